@@ -1,0 +1,30 @@
+"""jaxseis: differentiable wave physics for JAX, with Devito-generated finite-difference solvers.
+
+Units: metres, milliseconds, km/s, kHz. The model is squared slowness `m = 1/vp**2` (s^2/km^2); the
+last axis is depth; float32 by default.
+"""
+
+import importlib.metadata as _md
+import os as _os
+
+# Devito prints a line per operator run at INFO level; keep it quiet unless the user asked for it.
+if "DEVITO_LOGGING" not in _os.environ:
+    _os.environ["DEVITO_LOGGING"] = "WARNING"
+
+from ._acoustic import Acoustic as Acoustic
+from ._errors import (
+    DispersionWarning as DispersionWarning,
+    InsufficientMemory as InsufficientMemory,
+    InvalidArgument as InvalidArgument,
+    InvalidShape as InvalidShape,
+    JaxseisError as JaxseisError,
+    JaxseisWarning as JaxseisWarning,
+    UnstableTimeStep as UnstableTimeStep,
+)
+from ._geometry import Grid as Grid, TimeAxis as TimeAxis, critical_dt as critical_dt
+from .wavelets import ricker as ricker
+
+try:
+    __version__ = _md.version("jaxseis")
+except _md.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"

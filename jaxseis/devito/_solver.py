@@ -1,0 +1,325 @@
+"""Host side: one `Solver` per static configuration, NumPy in and NumPy out.
+
+A `Solver` owns the padded Devito grid, the damping profile, the compiled operators (built lazily, once
+each, and counted in `Solver.builds`) and a store of saved forward wavefields. Every call gets its own
+Devito Functions for the model, sources and receivers, so calls may run from several threads at once
+(Devito's tests/test_threading.py); nothing shared is mutated after construction, except the wavefield
+store, which is locked. No JAX in here: callbacks may run on a JAX runtime thread, where using JAX
+can deadlock (jax-ml/jax#24255).
+"""
+
+from __future__ import annotations
+
+import itertools as it
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from devito import Function, Grid as DevitoGrid, SparseTimeFunction, TimeFunction
+
+from . import _operators as ops
+
+_TOKENS = it.count(1)
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    space_order: int
+    nbl: int
+    free_surface: bool
+    dtype: str
+
+
+def _damp_profile(shape, nbl, spacing, pad_lo, free_surface):
+    """Devito's damping layer (examples/seismic/model.py::initialize_damp): zero in the physical
+    domain, `1.5 ln(1000) / nbl * (p - sin(2 pi p) / (2 pi)) / h` at relative depth `p` into the layer.
+    Not applied at the top when there is a free surface."""
+    damp = np.zeros(shape)
+    coeff = 1.5 * np.log(1000.0) / max(nbl, 1)
+    for axis, (n, h) in enumerate(zip(shape, spacing)):
+        if nbl == 0:
+            break
+        prof = np.zeros(n)
+        for i in range(nbl):
+            pos = abs((nbl - i + 1) / nbl)
+            val = coeff * (pos - np.sin(2 * np.pi * pos) / (2 * np.pi)) / h
+            if not (free_surface and axis == len(shape) - 1):
+                prof[pad_lo[axis] - nbl + i] += val  # left / top
+            prof[n - 1 - i] += val  # right / bottom
+        view = [1] * len(shape)
+        view[axis] = n
+        damp = damp + prof.reshape(view)
+    return damp
+
+
+def _nbytes(f):
+    return f.data_with_halo.nbytes
+
+
+class WavefieldStore:
+    """Saved forward wavefields keyed by a token, least recently used first out, within a byte
+    budget. Evicted buffers are reused for the next wavefield of the same size, so a training loop
+    does not touch fresh memory for every gradient (see ../shared/DESIGN.md)."""
+
+    def __init__(self, budget_bytes):
+        self.budget = int(budget_bytes)
+        self._entries: OrderedDict[int, tuple] = OrderedDict()
+        self._free: list = []
+        self._lock = threading.Lock()
+
+    def _nbytes(self):
+        return sum(_nbytes(e[0]) for e in self._entries.values()) + sum(
+            _nbytes(f) for f in self._free)
+
+    def acquire(self, make, save, nbytes):
+        """A TimeFunction with `save` time levels: a free one of that size, or a new one."""
+        with self._lock:
+            for i, f in enumerate(self._free):
+                if f.save == save:
+                    return self._free.pop(i)
+            while self._entries and self._nbytes() + nbytes > self.budget:
+                _, (f, _) = self._entries.popitem(last=False)
+                if f.save == save:
+                    return f
+                self._free.append(f)
+            while self._free and self._nbytes() + nbytes > self.budget:
+                self._free.pop(0)
+        return make()
+
+    def put(self, token, field, key):
+        with self._lock:
+            self._entries[token] = (field, key)
+
+    def get(self, token, key):
+        with self._lock:
+            entry = self._entries.get(int(token))
+            if entry is None or entry[1] != key:
+                return None
+            self._entries.move_to_end(int(token))
+            return entry[0]
+
+    def release(self, field):
+        with self._lock:
+            self._free.append(field)
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+            self._free.clear()
+
+
+def _available_bytes():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
+class Solver:
+    """Compiled operators and padding for one static configuration (see `SolverConfig`)."""
+
+    def __init__(self, cfg: SolverConfig):
+        self.cfg = cfg
+        self.dtype = np.dtype(cfg.dtype)
+        nd = len(cfg.shape)
+        self.nghost = cfg.space_order // 2 if cfg.free_surface else 0
+        self.pad_lo = tuple([cfg.nbl] * (nd - 1) + [self.nghost if cfg.free_surface else cfg.nbl])
+        self.pad_hi = (cfg.nbl,) * nd
+        self.padded_shape = tuple(n + lo + hi for n, lo, hi in
+                                  zip(cfg.shape, self.pad_lo, self.pad_hi))
+        origin = tuple(o - lo * h for o, lo, h in zip(cfg.origin, self.pad_lo, cfg.spacing))
+        extent = tuple((n - 1) * h for n, h in zip(self.padded_shape, cfg.spacing))
+        self.grid = DevitoGrid(shape=self.padded_shape, extent=extent, origin=origin,
+                               dtype=self.dtype.type)
+        self.cell_volume = float(np.prod(cfg.spacing))
+        fs_index = self.nghost if cfg.free_surface else None
+        self.sym = ops.Symbols(self.grid, cfg.space_order, fs_index, self.nghost)
+        self.damp = Function(name="damp", grid=self.grid, space_order=cfg.space_order)
+        self.damp.data[:] = _damp_profile(self.padded_shape, cfg.nbl, cfg.spacing, self.pad_lo,
+                                          cfg.free_surface)
+        self.interior = tuple(slice(lo, lo + n) for lo, n in zip(self.pad_lo, cfg.shape))
+        self._ops: dict = {}
+        self._op_lock = threading.Lock()
+        self.builds = 0
+        self.store = WavefieldStore(budget_bytes=0.5 * _available_bytes())
+
+    # ------------------------------------------------------------------ operators
+    def operator(self, kind, **flags):
+        key = (kind, tuple(sorted(flags.items())))
+        op = self._ops.get(key)
+        if op is None:
+            with self._op_lock:
+                op = self._ops.get(key)
+                if op is None:
+                    if kind == "forward":
+                        op = ops.build_forward(self.sym, cell_volume=self.cell_volume, **flags)
+                    else:
+                        op = ops.build_adjoint(self.sym, cell_volume=self.cell_volume, **flags)
+                    self._ops[key] = op
+                    self.builds += 1
+        return op
+
+    # ------------------------------------------------------------------ padding
+    def pad_model(self, m):
+        """Edge replication of a physical-grid model onto the padded grid."""
+        return np.pad(m, list(zip(self.pad_lo, self.pad_hi)), mode="edge")
+
+    def pad_zero(self, w):
+        return np.pad(w, list(zip(self.pad_lo, self.pad_hi)))
+
+    def unpad_model_adjoint(self, g):
+        """Transpose of `pad_model`: padded cells are summed back onto the edge cells they copy.
+        Free-surface ghost rows above the surface influence nothing and are dropped."""
+        g = np.asarray(g, dtype=np.float64)
+        for axis in range(g.ndim):
+            lo = self.pad_lo[axis]
+            hi = self.pad_hi[axis]
+            n = g.shape[axis]
+            idx = [slice(None)] * g.ndim
+            idx[axis] = slice(lo, n - hi)
+            core = g[tuple(idx)].copy()
+            first = [slice(None)] * g.ndim
+            last = [slice(None)] * g.ndim
+            first[axis] = slice(0, 1)
+            last[axis] = slice(-1, None)
+            ghost_top = self.cfg.free_surface and axis == g.ndim - 1
+            if lo and not ghost_top:
+                idx[axis] = slice(0, lo)
+                core[tuple(first)] += g[tuple(idx)].sum(axis=axis, keepdims=True)
+            if hi:
+                idx[axis] = slice(n - hi, n)
+                core[tuple(last)] += g[tuple(idx)].sum(axis=axis, keepdims=True)
+            g = core
+        return g.astype(self.dtype)
+
+    # ------------------------------------------------------------------ Devito objects per call
+    def _function(self, name, data):
+        f = Function(name=name, grid=self.grid, space_order=self.cfg.space_order)
+        f.data[:] = data
+        return f
+
+    def _sparse(self, name, coords, series, nt):
+        """A SparseTimeFunction with Devito row k = sample k - 1 (rows 0 and nt + 1 unused: every
+        time series has the `nt + 2` levels of a saved wavefield, as Devito wants one time size)."""
+        coords = np.asarray(coords, dtype=self.dtype).reshape(-1, len(self.cfg.shape))
+        sp = SparseTimeFunction(name=name, grid=self.grid, npoint=coords.shape[0], nt=nt + 2,
+                                coordinates=coords)
+        if series is not None:
+            sp.data[1:nt + 1] = np.asarray(series).reshape(nt, coords.shape[0])
+        return sp
+
+    def _wavelet_fn(self, wavelet, nt):
+        f = Function(name="wav", dimensions=(self.grid.time_dim,), shape=(nt + 2,),
+                     dtype=self.dtype.type)
+        f.data[1:nt + 1] = wavelet
+        return f
+
+    def _new_saved(self, nt):
+        nbytes = (nt + 2) * int(np.prod([n + 2 * (self.cfg.space_order // 2)
+                                         for n in self.padded_shape])) * self.dtype.itemsize
+        make = lambda: TimeFunction(name="u", grid=self.grid, time_order=2,  # noqa: E731
+                                    space_order=self.cfg.space_order, save=nt + 2)
+        u = self.store.acquire(make, nt + 2, nbytes)
+        # Slots 0 and 1 are the zero initial states; every later slot is written before it is read.
+        u.data_with_halo[:2] = 0
+        return u
+
+    def saved_bytes(self, nt):
+        """Bytes of one saved forward wavefield for `nt` samples (with halo)."""
+        pts = int(np.prod([n + 2 * (self.cfg.space_order // 2) for n in self.padded_shape]))
+        return (nt + 2) * pts * self.dtype.itemsize
+
+    def _apply(self, op, nt, dt, nthreads=None, **fields):
+        kw = {"time_m": 1, "time_M": nt, "dt": self.dtype.type(dt), "damp": self.damp}
+        if nthreads:
+            kw["nthreads"] = int(nthreads)
+        op.apply(**kw, **fields)
+
+    # ------------------------------------------------------------------ solves (one shot each)
+    def forward(self, m, dt, nt, rec, *, src=None, q=None, weights=None, wavelet=None,
+                save=False, dm=None, nthreads=None):
+        """Data `(nt, nrec)` from a point source (`src` coordinates, `q` of shape `(nt, nsrc)`: unit
+        point sources of the continuous PDE, the injection divides by the cell volume) or an extended source (`weights` on the
+        physical grid, `wavelet` of shape `(nt,)`). With `save`, also returns the saved wavefield;
+        with `dm`, returns the Born data instead."""
+        extended = weights is not None
+        op = self.operator("forward", source="extended" if extended else "point",
+                           save=bool(save), born=dm is not None)
+        fields = {"m": self._function("m", self.pad_model(m)),
+                  "rec": self._sparse("rec", rec, None, nt)}
+        if extended:
+            fields["wts"] = self._function("wts", self.pad_zero(weights))
+            fields["wav"] = self._wavelet_fn(wavelet, nt)
+        else:
+            fields["src"] = self._sparse("src", src, q, nt)
+        u = None
+        if save:
+            u = fields["u"] = self._new_saved(nt)
+        else:
+            fields["u"] = TimeFunction(name="u", grid=self.grid, time_order=2,
+                                       space_order=self.cfg.space_order)
+        if dm is not None:
+            fields["dm"] = self._function("dm", self.pad_model(dm))
+            fields["du"] = TimeFunction(name="du", grid=self.grid, time_order=2,
+                                        space_order=self.cfg.space_order)
+        self._apply(op, nt, dt, nthreads, **fields)
+        data = np.array(fields["rec"].data[1:nt + 1], dtype=self.dtype.type)
+        return (data, u) if save else data
+
+    def adjoint(self, m, dt, nt, rec, data, *, src=None, wavelet=None, u=None, nthreads=None):
+        """Adjoint sweep driven by `data` `(nt, nrec)` at `rec`. Returns a dict with, as asked:
+        `"src"`: `(nt, nsrc)` transpose of point injection at `src`; `"weights"`: transpose of the
+        extended source for `wavelet`, physical grid; `"grad"`: imaging with the saved wavefield
+        `u` (the FWI gradient w.r.t. the physical-grid model)."""
+        op = self.operator("adjoint", srca=src is not None, ext=wavelet is not None,
+                           grad=u is not None)
+        fields = {"m": self._function("m", self.pad_model(m)),
+                  "rec": self._sparse("rec", rec, data, nt),
+                  "v": TimeFunction(name="v", grid=self.grid, time_order=2,
+                                    space_order=self.cfg.space_order)}
+        if src is not None:
+            fields["srca"] = self._sparse("srca", src, None, nt)
+        if wavelet is not None:
+            fields["wav"] = self._wavelet_fn(wavelet, nt)
+            fields["wadj"] = Function(name="wadj", grid=self.grid,
+                                      space_order=self.cfg.space_order)
+        if u is not None:
+            fields["u"] = u
+            fields["grad"] = Function(name="grad", grid=self.grid,
+                                      space_order=self.cfg.space_order)
+        self._apply(op, nt, dt, nthreads, **fields)
+        out = {}
+        if src is not None:
+            out["src"] = np.array(fields["srca"].data[1:nt + 1], dtype=self.dtype.type)
+        if wavelet is not None:
+            out["weights"] = np.array(fields["wadj"].data[self.interior], dtype=self.dtype.type)
+        if u is not None:
+            out["grad"] = self.unpad_model_adjoint(fields["grad"].data)
+        return out
+
+
+_SOLVERS: dict[SolverConfig, Solver] = {}
+_SOLVERS_LOCK = threading.Lock()
+
+
+def get_solver(cfg: SolverConfig) -> Solver:
+    """The process-wide `Solver` of a configuration (built on first use)."""
+    solver = _SOLVERS.get(cfg)
+    if solver is None:
+        with _SOLVERS_LOCK:
+            solver = _SOLVERS.get(cfg)
+            if solver is None:
+                solver = _SOLVERS[cfg] = Solver(cfg)
+    return solver
+
+
+def new_token() -> int:
+    return next(_TOKENS)

@@ -1,0 +1,91 @@
+"""Host tasks: what one pure_callback does with its batch of shots (NumPy only, no JAX).
+
+Each task validates every shot of the batch first (so no PDE is solved when any input is bad), then
+runs the solves through the executor (`jaxseis._executor.run`), which decides whether shots run one
+after the other or concurrently. Saved forward wavefields stay on the host in the solver's
+`WavefieldStore`; only an integer token crosses into JAX (design (b) in ../shared/DESIGN.md). A
+gradient whose token is gone (evicted, or JAX re-ran a callback) recomputes the forward, so a stale
+token costs time, never correctness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+from .._executor import run as run_shots
+from ._solver import get_solver, new_token
+
+
+def _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=None):
+    _checks.check_model(op, m)
+    _checks.check_positions(op, rec, "rec")
+    if kind == "point":
+        _checks.check_positions(op, s2, "src")
+        if s1 is not None:
+            _checks.check_finite(s1, "wavelet")
+    else:
+        if s1 is not None:
+            _checks.check_finite(s1, "weights")
+        _checks.check_finite(s2, "wavelet")
+    if wavelet_for_warning is not None:
+        _checks.warn_dispersion(op, m, wavelet_for_warning)
+
+
+def validate(op, kind, m, s1, s2, rec, data=None, dm=None):
+    """All value checks of one shot (shared with the eager path)."""
+    wav = s1 if kind == "point" else s2
+    _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=wav)
+    if data is not None:
+        _checks.check_finite(data, "data")
+    if dm is not None:
+        _checks.check_finite(dm, "dm")
+
+
+def forward(op, kind, save, born, items):
+    """items: (m, s1, s2, rec[, dm]) per shot -> (data,) or (data, token)."""
+    solver = get_solver(op.solver_config)
+    t = op.time
+    for it in items:
+        validate(op, kind, it[0], it[1], it[2], it[3], dm=it[4] if born else None)
+
+    def one(it, nthreads=None):
+        m, s1, s2, rec = it[:4]
+        kw = dict(src=s2, q=s1) if kind == "point" else dict(weights=s1, wavelet=s2)
+        if born:
+            return (solver.forward(m, t.dt, t.nt, rec, dm=it[4], nthreads=nthreads, **kw),)
+        if save:
+            data, u = solver.forward(m, t.dt, t.nt, rec, save=True, nthreads=nthreads, **kw)
+            token = new_token()
+            solver.store.put(token, u, None)
+            return data, np.int32(token)
+        return (solver.forward(m, t.dt, t.nt, rec, nthreads=nthreads, **kw),)
+
+    return run_shots(one, items)
+
+
+def sweep(op, kind, outs, items):
+    """Adjoint sweep; items: (m, data, s1, s2, rec, token) -> one array per name in `outs`."""
+    solver = get_solver(op.solver_config)
+    t = op.time
+    for it in items:
+        m, data, s1, s2, rec, _ = it
+        validate(op, kind, m, s1 if "grad" in outs else None, s2, rec, data=data)
+
+    def one(it, nthreads=None):
+        m, data, s1, s2, rec, token = it
+        u, recomputed = None, False
+        if "grad" in outs:
+            u = solver.store.get(int(token), None) if token is not None and int(token) else None
+            if u is None:
+                kw = dict(src=s2, q=s1) if kind == "point" else dict(weights=s1, wavelet=s2)
+                _, u = solver.forward(m, t.dt, t.nt, rec, save=True, nthreads=nthreads, **kw)
+                recomputed = True
+        res = solver.adjoint(m, t.dt, t.nt, rec, data,
+                             src=s2 if "src" in outs else None,
+                             wavelet=s2 if "weights" in outs else None, u=u, nthreads=nthreads)
+        if recomputed:
+            solver.store.release(u)
+        return tuple(res[name] for name in outs)
+
+    return run_shots(one, items)
