@@ -2,13 +2,16 @@
 
 Each task validates every shot of the batch first (so no PDE is solved when any input is bad), then
 runs the solves through the executor (`jaxseis._executor.run`), which decides whether shots run one
-after the other or concurrently. Saved forward wavefields stay on the host in the solver's
+after the other, concurrently, or on a Dask cluster: `forward_one` and `sweep_one` are module-level
+functions of picklable arguments for that reason. Saved forward wavefields stay on the host in the solver's
 `WavefieldStore`; only an integer token crosses into JAX (design (b) in ../shared/DESIGN.md). A
 gradient whose token is gone (evicted, or JAX re-ran a callback) recomputes the forward, so a stale
 token costs time, never correctness.
 """
 
 from __future__ import annotations
+
+import functools as ft
 
 import numpy as np
 
@@ -42,50 +45,55 @@ def validate(op, kind, m, s1, s2, rec, data=None, dm=None):
         _checks.check_finite(dm, "dm")
 
 
-def forward(op, kind, save, born, items):
-    """items: (m, s1, s2, rec[, dm]) per shot -> (data,) or (data, token)."""
+def _source_kwargs(kind, s1, s2):
+    return dict(src=s2, q=s1) if kind == "point" else dict(weights=s1, wavelet=s2)
+
+
+def forward_one(op, kind, save, born, item, nthreads=None):
+    """One shot of `forward`: (m, s1, s2, rec[, dm]) -> (data,) or (data, token)."""
     solver = get_solver(op.solver_config)
     t = op.time
+    m, s1, s2, rec = item[:4]
+    kw = _source_kwargs(kind, s1, s2)
+    if born:
+        return (solver.forward(m, t.dt, t.nt, rec, dm=item[4], nthreads=nthreads, **kw),)
+    if save:
+        data, u = solver.forward(m, t.dt, t.nt, rec, save=True, nthreads=nthreads, **kw)
+        token = new_token()
+        solver.store.put(token, u, None)
+        return data, np.int32(token)
+    return (solver.forward(m, t.dt, t.nt, rec, nthreads=nthreads, **kw),)
+
+
+def sweep_one(op, kind, outs, item, nthreads=None):
+    """One shot of `sweep`: (m, data, s1, s2, rec, token) -> one array per name in `outs`."""
+    solver = get_solver(op.solver_config)
+    t = op.time
+    m, data, s1, s2, rec, token = item
+    u, recomputed = None, False
+    if "grad" in outs:
+        u = solver.store.get(int(token), None) if token is not None and int(token) else None
+        if u is None:
+            _, u = solver.forward(m, t.dt, t.nt, rec, save=True, nthreads=nthreads,
+                                  **_source_kwargs(kind, s1, s2))
+            recomputed = True
+    res = solver.adjoint(m, t.dt, t.nt, rec, data,
+                         src=s2 if "src" in outs else None,
+                         wavelet=s2 if "weights" in outs else None, u=u, nthreads=nthreads)
+    if recomputed:
+        solver.store.release(u)
+    return tuple(res[name] for name in outs)
+
+
+def forward(op, kind, save, born, items):
+    """A batch of forward (or Born) shots; every shot is validated before any is solved."""
     for it in items:
         validate(op, kind, it[0], it[1], it[2], it[3], dm=it[4] if born else None)
-
-    def one(it, nthreads=None):
-        m, s1, s2, rec = it[:4]
-        kw = dict(src=s2, q=s1) if kind == "point" else dict(weights=s1, wavelet=s2)
-        if born:
-            return (solver.forward(m, t.dt, t.nt, rec, dm=it[4], nthreads=nthreads, **kw),)
-        if save:
-            data, u = solver.forward(m, t.dt, t.nt, rec, save=True, nthreads=nthreads, **kw)
-            token = new_token()
-            solver.store.put(token, u, None)
-            return data, np.int32(token)
-        return (solver.forward(m, t.dt, t.nt, rec, nthreads=nthreads, **kw),)
-
-    return run_shots(one, items)
+    return run_shots(ft.partial(forward_one, op, kind, save, born), items)
 
 
 def sweep(op, kind, outs, items):
-    """Adjoint sweep; items: (m, data, s1, s2, rec, token) -> one array per name in `outs`."""
-    solver = get_solver(op.solver_config)
-    t = op.time
-    for it in items:
-        m, data, s1, s2, rec, _ = it
+    """A batch of adjoint sweeps; every shot is validated before any is solved."""
+    for m, data, s1, s2, rec, _ in items:
         validate(op, kind, m, s1 if "grad" in outs else None, s2, rec, data=data)
-
-    def one(it, nthreads=None):
-        m, data, s1, s2, rec, token = it
-        u, recomputed = None, False
-        if "grad" in outs:
-            u = solver.store.get(int(token), None) if token is not None and int(token) else None
-            if u is None:
-                kw = dict(src=s2, q=s1) if kind == "point" else dict(weights=s1, wavelet=s2)
-                _, u = solver.forward(m, t.dt, t.nt, rec, save=True, nthreads=nthreads, **kw)
-                recomputed = True
-        res = solver.adjoint(m, t.dt, t.nt, rec, data,
-                             src=s2 if "src" in outs else None,
-                             wavelet=s2 if "weights" in outs else None, u=u, nthreads=nthreads)
-        if recomputed:
-            solver.store.release(u)
-        return tuple(res[name] for name in outs)
-
-    return run_shots(one, items)
+    return run_shots(ft.partial(sweep_one, op, kind, outs), items)
