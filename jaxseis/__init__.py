@@ -21,6 +21,11 @@ from ._errors import (
     JaxseisWarning as JaxseisWarning,
     UnstableTimeStep as UnstableTimeStep,
 )
+from ._storage import (
+    Checkpointed as Checkpointed,
+    FullStorage as FullStorage,
+    Subsampled as Subsampled,
+)
 from ._geometry import Grid as Grid, TimeAxis as TimeAxis, critical_dt as critical_dt
 from .wavelets import ricker as ricker
 

@@ -34,6 +34,7 @@ import numpy as np
 from . import _bridge
 from ._errors import InvalidArgument, InvalidShape
 from ._geometry import Grid, TimeAxis, critical_dt
+from ._storage import Checkpointed, FullStorage, Subsampled
 from .devito import _tasks
 from .devito._solver import SolverConfig, get_solver
 
@@ -59,6 +60,10 @@ class Acoustic:
     - `free_surface`: if True, the top (first depth sample) is a zero-pressure surface and has no
       absorbing layer.
     - `dtype`: `jnp.float32` (default) or `jnp.float64` (needs `jax_enable_x64`).
+    - `storage`: how the forward wavefield reaches the gradient: `FullStorage()` (default, two
+      solves), `Checkpointed(n_checkpoints)` (bounded memory, three solves) or `Subsampled(factor)`.
+      `gradient_bytes()` estimates the memory per shot; a gradient that would not fit in available
+      memory raises `InsufficientMemory` before any solve.
 
     Point sources are unit-strength sources of the continuous PDE, `q = s(t) delta(x - x_s)`: the
     injection divides by the cell volume and interpolates off-grid positions (bi/tri-linear);
@@ -72,6 +77,7 @@ class Acoustic:
     nbl: int = 40
     free_surface: bool = False
     dtype: Any = jnp.float32
+    storage: Any = FullStorage()
 
     def __post_init__(self):
         if not isinstance(self.grid, Grid):
@@ -90,11 +96,16 @@ class Acoustic:
         object.__setattr__(self, "nbl", int(self.nbl))
         object.__setattr__(self, "free_surface", bool(self.free_surface))
         object.__setattr__(self, "dtype", dtype)
+        if not isinstance(self.storage, (FullStorage, Checkpointed, Subsampled)):
+            raise InvalidArgument(
+                f"`storage` must be FullStorage(), Checkpointed(...) or Subsampled(...), got "
+                f"{self.storage!r}.")
 
     # ------------------------------------------------------------------ descriptive
     def __repr__(self):
         return (f"Acoustic(grid={self.grid!r}, time={self.time!r}, space_order={self.space_order}, "
-                f"nbl={self.nbl}, free_surface={self.free_surface}, dtype={self.dtype.name})")
+                f"nbl={self.nbl}, free_surface={self.free_surface}, dtype={self.dtype.name}, "
+                f"storage={self.storage!r})")
 
     @property
     def solver_config(self) -> SolverConfig:
@@ -112,8 +123,12 @@ class Acoustic:
         return critical_dt(self.grid, 1.0 / float(np.sqrt(np.min(np.asarray(m)))), self.space_order)
 
     def wavefield_bytes(self) -> int:
-        """Bytes of one saved forward wavefield (what a gradient keeps per shot)."""
+        """Bytes of one fully saved forward wavefield (padded grid with halo, `nt + 2` levels)."""
         return self.solver.saved_bytes(self.time.nt)
+
+    def gradient_bytes(self, storage=None) -> int:
+        """Estimated bytes a gradient keeps per shot with `storage` (default: `self.storage`)."""
+        return self.solver.saved_bytes(self.time.nt, storage or self.storage)
 
     # ------------------------------------------------------------------ argument handling
     def _array(self, x, name, shape):
@@ -281,6 +296,7 @@ def _fwd_fwd(op, kind, m, s1, s2, rec):
     _refuse(rec, "rec", what)
     mv, s1v, s2v, recv = _values(m, s1, s2, rec)
     if m.perturbed:
+        _tasks.check_memory(op, 1)
         data, token = _fwd_call(op, kind, True, mv, s1v, s2v, recv)
     else:
         data, token = _fwd_call(op, kind, False, mv, s1v, s2v, recv)[0], _no_token()

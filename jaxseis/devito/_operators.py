@@ -23,7 +23,8 @@ hold to ~1e-13 with these choices (tests/test_adjoint.py).
 
 from __future__ import annotations
 
-from devito import Eq, Function, Inc, Operator, SparseTimeFunction, TimeFunction
+from devito import (ConditionalDimension, Eq, Function, Inc, Operator, SparseTimeFunction,
+                    TimeFunction)
 
 # Devito options: OpenMP on the CPU (threads from OMP_NUM_THREADS or `nthreads=` at apply time).
 OPERATOR_KWARGS = {"language": "openmp", "opt": ("advanced", {"openmp": True})}
@@ -71,6 +72,20 @@ class Symbols:
         self.rec = SparseTimeFunction(name="rec", grid=grid, npoint=1, nt=2)
         self.srca = SparseTimeFunction(name="srca", grid=grid, npoint=1, nt=2)
         self.dt = grid.stepping_dim.spacing
+        self._tsub = {}
+
+    def subsampled(self, factor):
+        """`usub[k / factor]`: the second time difference `u[k+1] - 2u[k] + u[k-1]` kept every
+        `factor`-th step (what the imaging condition needs), for `Subsampled` storage."""
+        return TimeFunction(name="usub", grid=self.grid, time_order=0, space_order=self.space_order,
+                            save=2, time_dim=self.tsub(factor))
+
+    def tsub(self, factor):
+        """The (cached) sub-sampled time dimension: runtime `usub` Functions must share it."""
+        if factor not in self._tsub:
+            self._tsub[factor] = ConditionalDimension(name="tsub", parent=self.grid.time_dim,
+                                                      factor=factor)
+        return self._tsub[factor]
 
     def mirror(self, nxt):
         if self.fs is None:
@@ -78,11 +93,12 @@ class Symbols:
         return _mirror(nxt, self.grid.dimensions[-1], self.fs, self.nghost)
 
 
-def build_forward(s: Symbols, source: str, save: bool, born: bool, cell_volume: float) -> Operator:
+def build_forward(s: Symbols, source: str, save: bool, born: bool, cell_volume: float,
+                  sub: int = 0) -> Operator:
     """Forward (or Born) modelling. `source` is "point" (src, wavelet per point) or "extended"
     (`wts(x) * wav(t)`). `save` keeps every time level of `u` (for a later gradient); `born` also
     propagates the scattered field `du` with source `-dm * (u^{n+1} - 2u^n + u^{n-1})` and records
-    it instead of `u`."""
+    it instead of `u`. `sub > 0` keeps `u[k+1] - 2u[k] + u[k-1]` every `sub` steps in `usub`."""
     u = s.usave if save else s.u
     m, damp, dt = s.m, s.damp, s.dt
     q = s.wts * s.wav if source == "extended" else 0
@@ -97,15 +113,20 @@ def build_forward(s: Symbols, source: str, save: bool, born: bool, cell_volume: 
         eqs += s.rec.interpolate(expr=s.du)
     else:
         eqs += s.rec.interpolate(expr=u)
+    if sub:
+        eqs += [Eq(s.subsampled(sub), u.forward - 2 * u + u.backward)]
     name = "Born" if born else ("ForwardExt" if source == "extended" else "Forward")
-    return Operator(eqs, name=name + ("Save" if save else ""), **OPERATOR_KWARGS)
+    name += ("Save" if save else "") + (f"Sub{sub}" if sub else "")
+    return Operator(eqs, name=name, **OPERATOR_KWARGS)
 
 
-def build_adjoint(s: Symbols, srca: bool, ext: bool, grad: bool, cell_volume: float) -> Operator:
+def build_adjoint(s: Symbols, srca: bool, ext: bool, grad: bool, cell_volume: float,
+                  sub: int = 0) -> Operator:
     """Adjoint sweep driven by receiver data. Outputs, by flag: `srca` (the adjoint wavefield sampled
     at source points, scaled to be the transpose of point injection), `wadj` (the transpose of the
     extended source `wts * wav`) and `grad` (the FWI gradient / Born adjoint imaging condition, which
-    reads the saved forward wavefield `u`)."""
+    reads the saved forward wavefield `u`, or with `sub > 0` the subsampled `usub`, each sample
+    standing for `sub` time steps)."""
     m, damp, dt, v = s.m, s.damp, s.dt, s.v
     nxt, eq = _update(v, m, damp, dt, forward=False)
     eqs = [eq]
@@ -115,8 +136,11 @@ def build_adjoint(s: Symbols, srca: bool, ext: bool, grad: bool, cell_volume: fl
         eqs += s.srca.interpolate(expr=v * dt**2 / cell_volume)
     if ext:
         eqs += [Inc(s.wadj, dt**2 * s.wav * v)]
-    if grad:
+    if grad and sub:
+        eqs += [Inc(s.grad, -sub * s.subsampled(sub) * v)]
+    elif grad:
         u = s.usave
         eqs += [Inc(s.grad, -(u.forward - 2 * u + u.backward) * v)]
     name = "Adjoint" + ("Src" if srca else "") + ("Ext" if ext else "") + ("Grad" if grad else "")
+    name += f"Sub{sub}" if sub else ""
     return Operator(eqs, name=name, **OPERATOR_KWARGS)

@@ -60,51 +60,70 @@ def _nbytes(f):
     return f.data_with_halo.nbytes
 
 
+@dataclass
+class History:
+    """What a forward run kept for a later gradient (see `jaxseis._storage`)."""
+
+    kind: str          # "full", "sub" or "checkpoints"
+    field: object      # TimeFunction u (full) or usub (sub); None for checkpoints
+    nbytes: int
+    factor: int = 1
+    snapshots: list | None = None   # checkpoints: (u[k0], u[k0 - 1]) per segment
+    segments: list | None = None
+
+
 class WavefieldStore:
     """Saved forward wavefields keyed by a token, least recently used first out, within a byte
-    budget. Evicted buffers are reused for the next wavefield of the same size, so a training loop
-    does not touch fresh memory for every gradient (see ../shared/DESIGN.md)."""
+    budget. Evicted full-wavefield buffers are reused for the next one of the same size, so a
+    training loop does not touch fresh memory for every gradient (see ../shared/DESIGN.md)."""
 
     def __init__(self, budget_bytes):
         self.budget = int(budget_bytes)
-        self._entries: OrderedDict[int, tuple] = OrderedDict()
+        self._entries: OrderedDict[int, History] = OrderedDict()
         self._free: list = []
         self._lock = threading.Lock()
 
-    def _nbytes(self):
-        return sum(_nbytes(e[0]) for e in self._entries.values()) + sum(
-            _nbytes(f) for f in self._free)
+    def nbytes(self):
+        return sum(h.nbytes for h in self._entries.values()) + sum(_nbytes(f) for f in self._free)
+
+    def __len__(self):
+        return len(self._entries)
 
     def acquire(self, make, save, nbytes):
-        """A TimeFunction with `save` time levels: a free one of that size, or a new one."""
+        """A full-wavefield TimeFunction with `save` time levels: a free one, an evicted one, or
+        a new one."""
         with self._lock:
             for i, f in enumerate(self._free):
                 if f.save == save:
                     return self._free.pop(i)
-            while self._entries and self._nbytes() + nbytes > self.budget:
-                _, (f, _) = self._entries.popitem(last=False)
-                if f.save == save:
-                    return f
-                self._free.append(f)
-            while self._free and self._nbytes() + nbytes > self.budget:
+            while self._entries and self.nbytes() + nbytes > self.budget:
+                _, h = self._entries.popitem(last=False)
+                if h.kind == "full":
+                    if h.field.save == save:
+                        return h.field
+                    self._free.append(h.field)
+            while self._free and self.nbytes() + nbytes > self.budget:
                 self._free.pop(0)
         return make()
 
-    def put(self, token, field, key):
+    def put(self, token, history):
         with self._lock:
-            self._entries[token] = (field, key)
+            self._entries[int(token)] = history
+            while len(self._entries) > 1 and self.nbytes() > self.budget:
+                _, h = self._entries.popitem(last=False)
 
-    def get(self, token, key):
+    def get(self, token):
         with self._lock:
-            entry = self._entries.get(int(token))
-            if entry is None or entry[1] != key:
-                return None
-            self._entries.move_to_end(int(token))
-            return entry[0]
+            h = self._entries.get(int(token))
+            if h is not None:
+                self._entries.move_to_end(int(token))
+            return h
 
-    def release(self, field):
-        with self._lock:
-            self._free.append(field)
+    def release(self, history):
+        """Return a history's full-wavefield buffer for reuse (after a one-off gradient)."""
+        if history.kind == "full":
+            with self._lock:
+                self._free.append(history.field)
 
     def clear(self):
         with self._lock:
@@ -222,9 +241,16 @@ class Solver:
         f.data[1:nt + 1] = wavelet
         return f
 
+    def _grid_points_with_halo(self):
+        return int(np.prod([n + 2 * (self.cfg.space_order // 2) for n in self.padded_shape]))
+
+    def saved_bytes(self, nt, storage=None):
+        """Bytes one gradient keeps per shot for `nt` samples with `storage` (default: full)."""
+        n_fields = nt + 2 if storage is None else storage.n_fields(nt)
+        return n_fields * self._grid_points_with_halo() * self.dtype.itemsize
+
     def _new_saved(self, nt):
-        nbytes = (nt + 2) * int(np.prod([n + 2 * (self.cfg.space_order // 2)
-                                         for n in self.padded_shape])) * self.dtype.itemsize
+        nbytes = self.saved_bytes(nt)
         make = lambda: TimeFunction(name="u", grid=self.grid, time_order=2,  # noqa: E731
                                     space_order=self.cfg.space_order, save=nt + 2)
         u = self.store.acquire(make, nt + 2, nbytes)
@@ -232,59 +258,96 @@ class Solver:
         u.data_with_halo[:2] = 0
         return u
 
-    def saved_bytes(self, nt):
-        """Bytes of one saved forward wavefield for `nt` samples (with halo)."""
-        pts = int(np.prod([n + 2 * (self.cfg.space_order // 2) for n in self.padded_shape]))
-        return (nt + 2) * pts * self.dtype.itemsize
+    def _buffer(self, name):
+        return TimeFunction(name=name, grid=self.grid, time_order=2, space_order=self.cfg.space_order)
 
-    def _apply(self, op, nt, dt, nthreads=None, **fields):
-        kw = {"time_m": 1, "time_M": nt, "dt": self.dtype.type(dt), "damp": self.damp}
+    def _apply(self, op, nt, dt, nthreads=None, time_m=1, **fields):
+        kw = {"time_m": time_m, "time_M": nt, "dt": self.dtype.type(dt), "damp": self.damp}
         if nthreads:
             kw["nthreads"] = int(nthreads)
         op.apply(**kw, **fields)
 
+    def _source_fields(self, nt, src=None, q=None, weights=None, wavelet=None):
+        if weights is not None:
+            return {"wts": self._function("wts", self.pad_zero(weights)),
+                    "wav": self._wavelet_fn(wavelet, nt)}
+        return {"src": self._sparse("src", src, q, nt)}
+
     # ------------------------------------------------------------------ solves (one shot each)
     def forward(self, m, dt, nt, rec, *, src=None, q=None, weights=None, wavelet=None,
-                save=False, dm=None, nthreads=None):
+                save=None, dm=None, nthreads=None):
         """Data `(nt, nrec)` from a point source (`src` coordinates, `q` of shape `(nt, nsrc)`: unit
-        point sources of the continuous PDE, the injection divides by the cell volume) or an extended source (`weights` on the
-        physical grid, `wavelet` of shape `(nt,)`). With `save`, also returns the saved wavefield;
-        with `dm`, returns the Born data instead."""
+        point sources of the continuous PDE, the injection divides by the cell volume) or an
+        extended source (`weights` on the physical grid, `wavelet` of shape `(nt,)`). With `save`
+        (a storage strategy of `jaxseis._storage`, or True for full storage) also returns the
+        `History` a gradient needs; with `dm`, returns the Born data instead."""
+        from .._storage import Checkpointed, FullStorage, Subsampled
+
         extended = weights is not None
+        source = dict(src=src, q=q, weights=weights, wavelet=wavelet)
+        if save is True:
+            save = FullStorage()
+        if isinstance(save, Checkpointed):
+            return self._forward_checkpointed(m, dt, nt, rec, save, source, nthreads)
+        full = isinstance(save, FullStorage)
+        sub = save.factor if isinstance(save, Subsampled) else 0
         op = self.operator("forward", source="extended" if extended else "point",
-                           save=bool(save), born=dm is not None)
+                           save=full, born=dm is not None, **({"sub": sub} if sub else {}))
         fields = {"m": self._function("m", self.pad_model(m)),
-                  "rec": self._sparse("rec", rec, None, nt)}
-        if extended:
-            fields["wts"] = self._function("wts", self.pad_zero(weights))
-            fields["wav"] = self._wavelet_fn(wavelet, nt)
-        else:
-            fields["src"] = self._sparse("src", src, q, nt)
-        u = None
-        if save:
+                  "rec": self._sparse("rec", rec, None, nt), **self._source_fields(nt, **source)}
+        history = None
+        if full:
             u = fields["u"] = self._new_saved(nt)
+            history = History("full", u, self.saved_bytes(nt))
         else:
-            fields["u"] = TimeFunction(name="u", grid=self.grid, time_order=2,
-                                       space_order=self.cfg.space_order)
+            fields["u"] = self._buffer("u")
+        if sub:
+            usub = TimeFunction(name="usub", grid=self.grid, time_order=0,
+                                space_order=self.cfg.space_order, save=nt // sub + 2,
+                                time_dim=self.sym.tsub(sub))
+            fields["usub"] = usub
+            history = History("sub", usub, _nbytes(usub), factor=sub)
         if dm is not None:
             fields["dm"] = self._function("dm", self.pad_model(dm))
-            fields["du"] = TimeFunction(name="du", grid=self.grid, time_order=2,
-                                        space_order=self.cfg.space_order)
+            fields["du"] = self._buffer("du")
         self._apply(op, nt, dt, nthreads, **fields)
         data = np.array(fields["rec"].data[1:nt + 1], dtype=self.dtype.type)
-        return (data, u) if save else data
+        return (data, history) if save else data
 
-    def adjoint(self, m, dt, nt, rec, data, *, src=None, wavelet=None, u=None, nthreads=None):
+    def _forward_checkpointed(self, m, dt, nt, rec, storage, source, nthreads):
+        """Buffered forward run segment by segment, keeping (u[k0], u[k0 - 1]) at each start."""
+        extended = source.get("weights") is not None
+        op = self.operator("forward", source="extended" if extended else "point", save=False,
+                           born=False)
+        fields = {"m": self._function("m", self.pad_model(m)),
+                  "rec": self._sparse("rec", rec, None, nt), "u": self._buffer("u"),
+                  **self._source_fields(nt, **source)}
+        u = fields["u"]
+        segments = storage.segments(nt)
+        snapshots = []
+        for k0, k1 in segments:
+            snapshots.append((np.array(u.data[k0 % 3]), np.array(u.data[(k0 - 1) % 3])))
+            self._apply(op, k1, dt, nthreads, time_m=k0, **fields)
+        data = np.array(fields["rec"].data[1:nt + 1], dtype=self.dtype.type)
+        seg_len = max(k1 - k0 + 1 for k0, k1 in segments)
+        nbytes = (2 * len(segments) * int(np.prod(self.padded_shape)) * self.dtype.itemsize
+                  + self.saved_bytes(seg_len))
+        return data, History("checkpoints", None, nbytes, snapshots=snapshots, segments=segments)
+
+    def adjoint(self, m, dt, nt, rec, data, *, src=None, wavelet=None, u=None, source=None,
+                nthreads=None):
         """Adjoint sweep driven by `data` `(nt, nrec)` at `rec`. Returns a dict with, as asked:
         `"src"`: `(nt, nsrc)` transpose of point injection at `src`; `"weights"`: transpose of the
-        extended source for `wavelet`, physical grid; `"grad"`: imaging with the saved wavefield
-        `u` (the FWI gradient w.r.t. the physical-grid model)."""
+        extended source for `wavelet`, physical grid; `"grad"`: imaging with the forward `History`
+        `u` (the FWI gradient w.r.t. the physical-grid model). Checkpointed histories recompute
+        their segments and need the forward's `source` (dict of src/q/weights/wavelet)."""
+        if u is not None and u.kind == "checkpoints":
+            return {"grad": self._gradient_checkpointed(m, dt, nt, rec, data, u, source, nthreads)}
+        sub = u.factor if u is not None and u.kind == "sub" else 0
         op = self.operator("adjoint", srca=src is not None, ext=wavelet is not None,
-                           grad=u is not None)
+                           grad=u is not None, **({"sub": sub} if sub else {}))
         fields = {"m": self._function("m", self.pad_model(m)),
-                  "rec": self._sparse("rec", rec, data, nt),
-                  "v": TimeFunction(name="v", grid=self.grid, time_order=2,
-                                    space_order=self.cfg.space_order)}
+                  "rec": self._sparse("rec", rec, data, nt), "v": self._buffer("v")}
         if src is not None:
             fields["srca"] = self._sparse("srca", src, None, nt)
         if wavelet is not None:
@@ -292,7 +355,7 @@ class Solver:
             fields["wadj"] = Function(name="wadj", grid=self.grid,
                                       space_order=self.cfg.space_order)
         if u is not None:
-            fields["u"] = u
+            fields["usub" if sub else "u"] = u.field
             fields["grad"] = Function(name="grad", grid=self.grid,
                                       space_order=self.cfg.space_order)
         self._apply(op, nt, dt, nthreads, **fields)
@@ -304,6 +367,45 @@ class Solver:
         if u is not None:
             out["grad"] = self.unpad_model_adjoint(fields["grad"].data)
         return out
+
+    def _gradient_checkpointed(self, m, dt, nt, rec, data, hist, source, nthreads):
+        """Segments in reverse: recompute the forward from its checkpoint into a one-segment saved
+        buffer (local time index j = global k - k0 + 1), then run the adjoint with imaging over the
+        same local range. Segment starts satisfy (k0 - 1) % 3 == 0, so the adjoint's circular
+        buffer `v` has the same slots in local and global indexing and carries over between
+        segments."""
+        extended = source.get("weights") is not None
+        op_f = self.operator("forward", source="extended" if extended else "point", save=True,
+                             born=False)
+        op_a = self.operator("adjoint", srca=False, ext=False, grad=True)
+        seg_len = max(k1 - k0 + 1 for k0, k1 in hist.segments)
+        mf = self._function("m", self.pad_model(m))
+        v = self._buffer("v")
+        grad = Function(name="grad", grid=self.grid, space_order=self.cfg.space_order)
+        uloc = TimeFunction(name="u", grid=self.grid, time_order=2,
+                            space_order=self.cfg.space_order, save=seg_len + 2)
+        data = np.asarray(data)
+        for (k0, k1), (uk0, ukm1) in zip(reversed(hist.segments), reversed(hist.snapshots)):
+            n = k1 - k0 + 1
+            uloc.data[0] = ukm1
+            uloc.data[1] = uk0
+            # Devito row j of a local series is global row k0 + j - 1, i.e. sample k0 + j - 2.
+            rows = slice(k0 - 1, k1)
+            if extended:
+                wav = np.zeros(seg_len)
+                wav[:n] = np.asarray(source["wavelet"])[rows]
+                src_fields = self._source_fields(seg_len, weights=source["weights"], wavelet=wav)
+            else:
+                q = np.zeros((seg_len, np.asarray(source["q"]).shape[1]))
+                q[:n] = np.asarray(source["q"])[rows]
+                src_fields = self._source_fields(seg_len, src=source["src"], q=q)
+            self._apply(op_f, n, dt, nthreads, m=mf, u=uloc,
+                        rec=self._sparse("rec", rec, None, seg_len), **src_fields)
+            d = np.zeros((seg_len, data.shape[1]))
+            d[:n] = data[rows]
+            self._apply(op_a, n, dt, nthreads, m=mf, u=uloc, v=v, grad=grad,
+                        rec=self._sparse("rec", rec, d, seg_len))
+        return self.unpad_model_adjoint(grad.data)
 
 
 _SOLVERS: dict[SolverConfig, Solver] = {}

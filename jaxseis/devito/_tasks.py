@@ -16,8 +16,10 @@ import functools as ft
 import numpy as np
 
 from .. import _checks
+from .._errors import InsufficientMemory
+from .._storage import Checkpointed
 from .._executor import run as run_shots
-from ._solver import get_solver, new_token
+from ._solver import _available_bytes, get_solver, new_token
 
 
 def _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=None):
@@ -58,9 +60,9 @@ def forward_one(op, kind, save, born, item, nthreads=None):
     if born:
         return (solver.forward(m, t.dt, t.nt, rec, dm=item[4], nthreads=nthreads, **kw),)
     if save:
-        data, u = solver.forward(m, t.dt, t.nt, rec, save=True, nthreads=nthreads, **kw)
+        data, history = solver.forward(m, t.dt, t.nt, rec, save=op.storage, nthreads=nthreads, **kw)
         token = new_token()
-        solver.store.put(token, u, None)
+        solver.store.put(token, history)
         return data, np.int32(token)
     return (solver.forward(m, t.dt, t.nt, rec, nthreads=nthreads, **kw),)
 
@@ -71,24 +73,40 @@ def sweep_one(op, kind, outs, item, nthreads=None):
     t = op.time
     m, data, s1, s2, rec, token = item
     u, recomputed = None, False
+    source = _source_kwargs(kind, s1, s2)
     if "grad" in outs:
-        u = solver.store.get(int(token), None) if token is not None and int(token) else None
+        u = solver.store.get(int(token)) if token is not None and int(token) else None
         if u is None:
-            _, u = solver.forward(m, t.dt, t.nt, rec, save=True, nthreads=nthreads,
-                                  **_source_kwargs(kind, s1, s2))
+            _, u = solver.forward(m, t.dt, t.nt, rec, save=op.storage, nthreads=nthreads, **source)
             recomputed = True
     res = solver.adjoint(m, t.dt, t.nt, rec, data,
                          src=s2 if "src" in outs else None,
-                         wavelet=s2 if "weights" in outs else None, u=u, nthreads=nthreads)
+                         wavelet=s2 if "weights" in outs else None, u=u, source=source,
+                         nthreads=nthreads)
     if recomputed:
         solver.store.release(u)
     return tuple(res[name] for name in outs)
+
+
+def check_memory(op, nshots=1):
+    """Refuse a gradient whose saved forward wavefields would not fit in available memory."""
+    need = nshots * op.gradient_bytes()
+    avail = _available_bytes()
+    if need > avail:
+        raise InsufficientMemory(
+            f"the gradient needs about {need / 2**30:.2f} GiB for saved forward wavefields "
+            f"({nshots} shot(s) x {op.gradient_bytes() / 2**30:.2f} GiB with {op.storage!r}), but "
+            f"only {avail / 2**30:.2f} GiB are available. Use "
+            f"Acoustic(..., storage=jaxseis.Checkpointed()) (about "
+            f"{op.gradient_bytes(Checkpointed()) / 2**30:.3f} GiB per shot) or fewer shots per call.")
 
 
 def forward(op, kind, save, born, items):
     """A batch of forward (or Born) shots; every shot is validated before any is solved."""
     for it in items:
         validate(op, kind, it[0], it[1], it[2], it[3], dm=it[4] if born else None)
+    if save:
+        check_memory(op, len(items))
     return run_shots(ft.partial(forward_one, op, kind, save, born), items)
 
 
@@ -96,4 +114,6 @@ def sweep(op, kind, outs, items):
     """A batch of adjoint sweeps; every shot is validated before any is solved."""
     for m, data, s1, s2, rec, _ in items:
         validate(op, kind, m, s1 if "grad" in outs else None, s2, rec, data=data)
+    if "grad" in outs:
+        check_memory(op, 1)
     return run_shots(ft.partial(sweep_one, op, kind, outs), items)
