@@ -1,0 +1,158 @@
+"""jaxseis.io: SEG-Y round trips of shot records and geometry, and clear errors on bad files."""
+
+import os
+
+import numpy as np
+import pytest
+import segyio
+
+import jaxseis as js
+from jaxseis import io
+
+
+@pytest.fixture(scope="module")
+def shots():
+    rng = np.random.default_rng(0)
+    nshots, nt, nrec = 3, 151, 9
+    data = rng.normal(size=(nshots, nt, nrec)).astype(np.float32)
+    time = js.TimeAxis(0.0, 150 * 0.873, 0.873)  # a critical-dt-like, non-round step
+    src = np.stack([np.array([10.125, 200.5, 390.0]), np.array([5.25, 5.25, 7.5])], axis=1)
+    rec = np.stack([np.linspace(0.0, 400.0, nrec) + 0.0625, np.full(nrec, 12.3456)], axis=1)
+    return data, time, src, rec
+
+
+def test_roundtrip_2d(tmp_path, shots):
+    data, time, src, rec = shots
+    path = tmp_path / "shots.sgy"
+    io.write_shots(path, data, time, src, rec)
+    assert os.path.getsize(path) == 3600 + data.shape[0] * data.shape[2] * (240 + 4 * data.shape[1])
+    d, t, s, r = io.read_shots(path)
+    np.testing.assert_array_equal(d, data)
+    assert t.nt == time.nt and t.dt == time.dt and t.t0 == time.t0
+    assert s.shape == src.shape and r.shape == rec.shape
+    np.testing.assert_allclose(s, src, atol=1e-4)  # 0.1 mm resolution
+    np.testing.assert_allclose(r, rec, atol=1e-4)
+
+
+def test_headers_follow_segy_conventions(tmp_path, shots):
+    """Other software must see the geometry: read the raw headers with segyio."""
+    data, time, src, rec = shots
+    path = tmp_path / "shots.sgy"
+    io.write_shots(path, data, time, src, rec)
+    tf = segyio.TraceField
+    with segyio.open(path, ignore_geometry=True) as f:
+        assert f.tracecount == 27 and len(f.samples) == 151
+        assert f.bin[segyio.BinField.Interval] == 873  # microseconds
+        assert f.bin[segyio.BinField.Format] == 5
+        h = f.header[1 * 9 + 4]  # shot 1, receiver 4
+        assert h[tf.FieldRecord] == 2 and h[tf.TraceNumber] == 5
+        xy = -h[tf.SourceGroupScalar]
+        zs = -h[tf.ElevationScalar]
+        assert xy > 1 and zs > 1  # sub-metre coordinates are scaled, not rounded away
+        assert h[tf.SourceX] / xy == pytest.approx(src[1, 0], abs=1e-4)
+        assert h[tf.GroupX] / xy == pytest.approx(rec[4, 0], abs=1e-4)
+        assert h[tf.SourceDepth] / zs == pytest.approx(src[1, 1], abs=1e-4)
+        assert -h[tf.ReceiverGroupElevation] / zs == pytest.approx(rec[4, 1], abs=1e-4)
+        assert h[tf.SourceY] == 0 and h[tf.GroupY] == 0
+        np.testing.assert_array_equal(f.trace[13], data[1, :, 4])
+
+
+def test_roundtrip_single_record_and_3d(tmp_path):
+    rng = np.random.default_rng(1)
+    time = js.TimeAxis(0.0, 99.0, 1.0)
+    rec = np.stack([np.arange(6) * 10.0, np.full(6, 20.0)], axis=1)
+    one = rng.normal(size=(100, 6)).astype(np.float32)
+    io.write_shots(tmp_path / "one.sgy", one, time, np.array([25.0, 10.0]), rec)
+    d, t, s, r = io.read_shots(tmp_path / "one.sgy")
+    assert d.shape == (100, 6) and s.shape == (1, 2)
+    np.testing.assert_array_equal(d, one)
+    np.testing.assert_allclose(s[0], [25.0, 10.0])
+    # 3D geometry with different receivers per shot.
+    src3 = np.array([[1.5, 2.5, 3.5], [100.0, 200.0, 5.0]])
+    rec3 = rng.uniform(0, 500, size=(2, 4, 3))
+    data3 = rng.normal(size=(2, 100, 4)).astype(np.float32)
+    io.write_shots(tmp_path / "three.sgy", data3, time.values, src3, rec3)
+    d, t, s, r = io.read_shots(tmp_path / "three.sgy")
+    np.testing.assert_array_equal(d, data3)
+    np.testing.assert_allclose(s, src3, atol=1e-4)
+    np.testing.assert_allclose(r, rec3, atol=1e-4)
+    assert t.dt == 1.0
+
+
+def test_reads_foreign_segy(tmp_path):
+    """A file without the jaxseis textual header: geometry from the trace headers, dt from the
+    binary header."""
+    path = tmp_path / "foreign.sgy"
+    spec = segyio.spec()
+    spec.samples = np.arange(50) * 2.0
+    spec.tracecount = 6
+    spec.format = 1  # IBM floats
+    tf = segyio.TraceField
+    traces = np.arange(6 * 50, dtype=np.float32).reshape(6, 50)
+    with segyio.create(path, spec) as f:
+        f.bin.update({segyio.BinField.Interval: 2000})
+        for k in range(6):
+            shot = 2 - k // 3  # shots stored in reverse order
+            f.header[k] = {tf.FieldRecord: shot, tf.SourceX: 1000 * shot, tf.SourceGroupScalar: 10,
+                           tf.GroupX: 5 * (k % 3), tf.SourceDepth: 3, tf.ElevationScalar: 1,
+                           tf.ReceiverGroupElevation: -7}
+            f.trace[k] = traces[k]
+    d, t, s, r = io.read_shots(path)
+    assert d.shape == (2, 50, 3) and t.dt == 2.0
+    np.testing.assert_allclose(d[0], traces[3:].T)  # shot 1 first
+    np.testing.assert_allclose(s, [[10000.0, 3.0], [20000.0, 3.0]])
+    np.testing.assert_allclose(r, [[0.0, 7.0], [50.0, 7.0], [100.0, 7.0]])
+
+
+def test_truncated_file_errors(tmp_path, shots):
+    data, time, src, rec = shots
+    path = tmp_path / "cut.sgy"
+    io.write_shots(path, data, time, src, rec)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as fh:  # cut in the middle of the last trace
+        fh.truncate(size - 100)
+    msg = r"truncated.*expected 27 traces, found 26 complete"
+    with pytest.raises(js.InvalidArgument, match=msg) as e:
+        io.read_shots(path)
+    assert str(path) in str(e.value)
+    print(e.value)
+    with open(path, "r+b") as fh:  # cut exactly at a trace boundary: only the header can tell
+        fh.truncate(3600 + 20 * (240 + 4 * 151))
+    with pytest.raises(js.InvalidArgument, match=r"truncated.*expected 27 traces.*found 20") as e:
+        io.read_shots(path)
+    print(e.value)
+
+
+def test_not_segy_errors(tmp_path):
+    small = tmp_path / "notes.txt"
+    small.write_text("not a seismic file\n" * 10)
+    with pytest.raises(js.InvalidArgument, match="not a SEG-Y file.*3600-byte") as e:
+        io.read_shots(small)
+    assert "notes.txt" in str(e.value)
+    big = tmp_path / "big.txt"
+    big.write_text("hello world, this is text\n" * 400)
+    msg = "big.txt.*(not a SEG-Y|truncated or corrupt)"
+    with pytest.raises(js.InvalidArgument, match=msg) as e:
+        io.read_shots(big)
+    print(e.value)
+    zeros = tmp_path / "zeros.bin"
+    zeros.write_bytes(bytes(5000))
+    with pytest.raises(js.InvalidArgument, match="0 samples per trace"):
+        io.read_shots(zeros)
+    with pytest.raises(FileNotFoundError, match="missing.sgy"):
+        io.read_shots(tmp_path / "missing.sgy")
+
+
+def test_write_validation(tmp_path, shots):
+    data, time, src, rec = shots
+    p = tmp_path / "x.sgy"
+    with pytest.raises(js.InvalidShape, match="`time`"):
+        io.write_shots(p, data, js.TimeAxis(0.0, 10.0, 1.0), src, rec)
+    with pytest.raises(js.InvalidShape, match="`src`"):
+        io.write_shots(p, data, time, src[:2], rec)
+    with pytest.raises(js.InvalidShape, match="`rec`"):
+        io.write_shots(p, data, time, src, rec[:4])
+    with pytest.raises(js.InvalidShape, match="`data`"):
+        io.write_shots(p, data[0, 0], time, src, rec)
+    with pytest.raises(js.InvalidArgument, match="`data` must be finite"):
+        io.write_shots(p, np.full_like(data, np.nan), time, src, rec)
