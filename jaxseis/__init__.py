@@ -17,6 +17,7 @@ from ._errors import (
     InsufficientMemory as InsufficientMemory,
     InvalidArgument as InvalidArgument,
     InvalidShape as InvalidShape,
+    InvalidType as InvalidType,
     JaxseisError as JaxseisError,
     JaxseisWarning as JaxseisWarning,
     UnstableTimeStep as UnstableTimeStep,

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _bridge
-from ._errors import InvalidArgument, InvalidShape
+from ._errors import InvalidArgument, InvalidShape, InvalidType
 from ._geometry import Grid, TimeAxis, critical_dt
 from ._storage import Checkpointed, FullStorage, Subsampled
 from .devito import _tasks
@@ -81,9 +81,9 @@ class Acoustic:
 
     def __post_init__(self):
         if not isinstance(self.grid, Grid):
-            raise TypeError(f"`grid` must be a jaxseis.Grid, got {type(self.grid).__name__}.")
+            raise InvalidType(f"`grid` must be a jaxseis.Grid, got {type(self.grid).__name__}.")
         if not isinstance(self.time, TimeAxis):
-            raise TypeError(f"`time` must be a jaxseis.TimeAxis, got {type(self.time).__name__}.")
+            raise InvalidType(f"`time` must be a jaxseis.TimeAxis, got {type(self.time).__name__}.")
         so = self.space_order
         if not isinstance(so, (int, np.integer)) or so < 2 or so % 2:
             raise InvalidArgument(f"`space_order` must be an even integer >= 2, got {so!r}.")
@@ -136,7 +136,7 @@ class Acoustic:
             raise InvalidArgument(f"`{name}` is required.")
         x = jnp.asarray(x)
         if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
-            raise TypeError(f"`{name}` must be a real array, got dtype {x.dtype}.")
+            raise InvalidType(f"`{name}` must be a real array, got dtype {x.dtype}.")
         if self.dtype == np.float64 and not jax.config.jax_enable_x64:
             raise InvalidArgument("`dtype=float64` needs `jax.config.update('jax_enable_x64', True)`.")
         if tuple(x.shape) != tuple(shape):
@@ -171,14 +171,15 @@ class Acoustic:
     def _data(self, data, nrec):
         return self._array(data, "data", (self.time.nt, nrec))
 
-    def _eager_check(self, kind, m, s1, s2, rec, data=None, dm=None):
+    def _eager_check(self, kind, m, s1, s2, rec, data=None, dm=None, model_name="m"):
         """Eager calls with concrete arrays: value checks now, as plain ValueErrors (under a trace
         the host callback makes the same checks before solving)."""
         args = [a for a in (m, s1, s2, rec, data, dm) if a is not None]
         if any(isinstance(a, jax.core.Tracer) for a in args):
             return
         conv = lambda a: None if a is None else np.asarray(a)  # noqa: E731
-        _tasks.validate(self, kind, conv(m), conv(s1), conv(s2), conv(rec), conv(data), conv(dm))
+        _tasks.validate(self, kind, conv(m), conv(s1), conv(s2), conv(rec), conv(data), conv(dm),
+                        model_name=model_name)
 
     # ------------------------------------------------------------------ operators
     def forward(self, m, wavelet, src, rec):
@@ -206,7 +207,7 @@ class Acoustic:
         src, rec = self._points(src, "src"), self._points(rec, "rec")
         m0, dm = self._model(m0, "m0"), self._model(dm, "dm")
         q = self._wavelet(wavelet, src.shape[0])
-        self._eager_check("point", m0, q, src, rec, dm=dm)
+        self._eager_check("point", m0, q, src, rec, dm=dm, model_name="m0")
         return _born(self, "point", m0, dm, q, src, rec)
 
     def born_adjoint(self, m0, data, wavelet, src, rec):
@@ -215,7 +216,7 @@ class Acoustic:
         src, rec = self._points(src, "src"), self._points(rec, "rec")
         m0 = self._model(m0, "m0")
         q, data = self._wavelet(wavelet, src.shape[0]), self._data(data, rec.shape[0])
-        self._eager_check("point", m0, q, src, rec, data=data)
+        self._eager_check("point", m0, q, src, rec, data=data, model_name="m0")
         return _sweep(self, "point", ("grad",), m0, data, q, src, rec, _no_token())[0]
 
     def forward_extended(self, m, weights, wavelet, rec):
@@ -297,7 +298,7 @@ def _fwd_fwd(op, kind, m, s1, s2, rec):
     mv, s1v, s2v, recv = _values(m, s1, s2, rec)
     if m.perturbed:
         _tasks.check_memory(op, 1)
-        data, token = _fwd_call(op, kind, True, mv, s1v, s2v, recv)
+        data, token = _fwd_saved(op, kind, mv, s1v, s2v, recv)
     else:
         data, token = _fwd_call(op, kind, False, mv, s1v, s2v, recv)[0], _no_token()
     return data, (mv, s1v, s2v, recv, token, _Flags(m=m.perturbed, s1=s1.perturbed))
@@ -316,6 +317,25 @@ def _fwd_bwd(op, kind, res, ct):
 
 
 _fwd.defvjp(_fwd_fwd, _fwd_bwd, symbolic_zeros=True)
+
+
+@ft.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _fwd_saved(op, kind, m, s1, s2, rec):
+    """The forward that keeps its wavefield for a gradient (returns data and a token). Only ever
+    differentiated when someone asks for a second derivative, which is refused by name."""
+    return tuple(_fwd_call(op, kind, True, m, s1, s2, rec))
+
+
+def _fwd_saved_fwd(op, kind, m, s1, s2, rec):
+    what = "the FWI gradient (second derivatives of forward are not implemented)"
+    _refuse(m, "m", what)
+    for arg, name in zip((s1, s2), _s_names(kind)):
+        _refuse(arg, name, what)
+    _refuse(rec, "rec", what)
+    return _fwd_saved(op, kind, *_values(m, s1, s2, rec)), None
+
+
+_fwd_saved.defvjp(_fwd_saved_fwd, lambda op, kind, res, ct: (None,) * 4, symbolic_zeros=True)
 
 
 # ---------------------------------------------------------------------------------- born

@@ -16,6 +16,10 @@ class InvalidArgument(ValueError, JaxseisError):
     """An argument has a wrong value: out of range, non-finite, outside the domain, ..."""
 
 
+class InvalidType(TypeError, JaxseisError):
+    """An argument has the wrong type (for example a tuple where a `TimeAxis` is expected)."""
+
+
 class InvalidShape(InvalidArgument):
     """An array argument has the wrong shape, ndim or length."""
 

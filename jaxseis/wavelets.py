@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import InvalidArgument
+from ._errors import InvalidArgument, InvalidType
 from ._geometry import TimeAxis
 
 __all__ = ["ricker"]
@@ -23,7 +23,7 @@ def ricker(time: TimeAxis, f0: float, t_peak: float | None = None):
     **Returns:** a jnp array of shape `(time.nt,)` (float32, or float64 when x64 is enabled).
     """
     if not isinstance(time, TimeAxis):
-        raise TypeError(f"`time` must be a jaxseis.TimeAxis, got {type(time).__name__}.")
+        raise InvalidType(f"`time` must be a jaxseis.TimeAxis, got {type(time).__name__}.")
     f0 = float(f0)
     if not (np.isfinite(f0) and f0 > 0):
         raise InvalidArgument(f"`f0` must be a positive frequency in kHz, got {f0}.")

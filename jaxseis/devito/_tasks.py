@@ -22,8 +22,8 @@ from .._executor import run as run_shots
 from ._solver import _available_bytes, get_solver, new_token
 
 
-def _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=None):
-    _checks.check_model(op, m)
+def _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=None, model_name="m"):
+    _checks.check_model(op, m, model_name)
     _checks.check_positions(op, rec, "rec")
     if kind == "point":
         _checks.check_positions(op, s2, "src")
@@ -37,10 +37,10 @@ def _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=None):
         _checks.warn_dispersion(op, m, wavelet_for_warning)
 
 
-def validate(op, kind, m, s1, s2, rec, data=None, dm=None):
+def validate(op, kind, m, s1, s2, rec, data=None, dm=None, model_name="m"):
     """All value checks of one shot (shared with the eager path)."""
     wav = s1 if kind == "point" else s2
-    _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=wav)
+    _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=wav, model_name=model_name)
     if data is not None:
         _checks.check_finite(data, "data")
     if dm is not None:
@@ -104,7 +104,8 @@ def check_memory(op, nshots=1):
 def forward(op, kind, save, born, items):
     """A batch of forward (or Born) shots; every shot is validated before any is solved."""
     for it in items:
-        validate(op, kind, it[0], it[1], it[2], it[3], dm=it[4] if born else None)
+        validate(op, kind, it[0], it[1], it[2], it[3], dm=it[4] if born else None,
+                 model_name="m0" if born else "m")
     if save:
         check_memory(op, len(items))
     return run_shots(ft.partial(forward_one, op, kind, save, born), items)
