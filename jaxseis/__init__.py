@@ -22,6 +22,15 @@ from ._errors import (
     JaxseisWarning as JaxseisWarning,
     UnstableTimeStep as UnstableTimeStep,
 )
+from ._executor import (
+    AutoExecutor as AutoExecutor,
+    ClusterUnavailable as ClusterUnavailable,
+    DaskExecutor as DaskExecutor,
+    SerialExecutor as SerialExecutor,
+    ThreadExecutor as ThreadExecutor,
+    current_executor as current_executor,
+    executor as executor,
+)
 from ._storage import (
     Checkpointed as Checkpointed,
     FullStorage as FullStorage,

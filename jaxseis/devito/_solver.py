@@ -11,6 +11,7 @@ can deadlock (jax-ml/jax#24255).
 from __future__ import annotations
 
 import itertools as it
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from devito import Function, Grid as DevitoGrid, SparseTimeFunction, TimeFunctio
 
 from . import _operators as ops
 
-_TOKENS = it.count(1)
+# Tokens name saved wavefields across a pure_callback boundary. Start each process at a random point
+# so that a token from another process (a Dask worker) never names a wavefield here by accident.
+_TOKENS = it.count(int.from_bytes(os.urandom(3), "little") * 64 + 1)
 
 
 @dataclass(frozen=True)
@@ -424,4 +427,4 @@ def get_solver(cfg: SolverConfig) -> Solver:
 
 
 def new_token() -> int:
-    return next(_TOKENS)
+    return next(_TOKENS) % (2**31 - 1) or 1

@@ -91,7 +91,8 @@ def sweep_one(op, kind, outs, item, nthreads=None):
 def check_memory(op, nshots=1):
     """Refuse a gradient whose saved forward wavefields would not fit in available memory."""
     need = nshots * op.gradient_bytes()
-    avail = _available_bytes()
+    # Buffers the store already holds are evicted and reused before new memory is touched.
+    avail = _available_bytes() + get_solver(op.solver_config).store.nbytes()
     if need > avail:
         raise InsufficientMemory(
             f"the gradient needs about {need / 2**30:.2f} GiB for saved forward wavefields "
