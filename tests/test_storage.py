@@ -73,6 +73,7 @@ def test_memory_estimates_and_refusal(monkeypatch):
     assert ck < full / 4 and sub < full / 3
     from jaxseis.devito import _tasks
     monkeypatch.setattr(_tasks, "_available_bytes", lambda: full // 2)
+    op.solver.store.clear()  # buffers held by the store count as available (they are reused)
 
     def loss(m):
         return jnp.sum(op.forward(m, p["wavelet"], p["src"], p["rec"]) ** 2)

@@ -10,6 +10,7 @@ can deadlock (jax-ml/jax#24255).
 
 from __future__ import annotations
 
+import contextlib
 import itertools as it
 import os
 import threading
@@ -76,13 +77,19 @@ class History:
 
 
 class WavefieldStore:
-    """Saved forward wavefields keyed by a token, least recently used first out, within a byte
-    budget. Evicted full-wavefield buffers are reused for the next one of the same size, so a
-    training loop does not touch fresh memory for every gradient (see ../shared/DESIGN.md)."""
+    """Saved forward wavefields keyed by a token, within a byte budget.
+
+    A gradient that has used its wavefield marks it *consumed*: it stays valid (a VJP closure may
+    be pulled again) but is the first buffer the next forward reuses, so a training loop keeps
+    reusing the same memory instead of touching a fresh wavefield per gradient (first touch of new
+    memory costs more than the solve: ../shared/DESIGN.md). Beyond the budget the least recently
+    used entries are evicted. A token that is gone makes the gradient recompute its forward.
+    """
 
     def __init__(self, budget_bytes):
         self.budget = int(budget_bytes)
         self._entries: OrderedDict[int, History] = OrderedDict()
+        self._consumed: set[int] = set()
         self._free: list = []
         self._lock = threading.Lock()
 
@@ -92,28 +99,41 @@ class WavefieldStore:
     def __len__(self):
         return len(self._entries)
 
+    def _pop(self, token):
+        h = self._entries.pop(token)
+        self._consumed.discard(token)
+        return h
+
     def acquire(self, make, save, nbytes):
-        """A full-wavefield TimeFunction with `save` time levels: a free one, an evicted one, or
-        a new one."""
+        """A full-wavefield TimeFunction with `save` time levels: a free one, a consumed one, an
+        evicted one, or a new one."""
         with self._lock:
             for i, f in enumerate(self._free):
                 if f.save == save:
                     return self._free.pop(i)
+            for token in list(self._entries):
+                h = self._entries[token]
+                if token in self._consumed and h.kind == "full" and h.field.save == save:
+                    return self._pop(token).field
             while self._entries and self.nbytes() + nbytes > self.budget:
-                _, h = self._entries.popitem(last=False)
+                h = self._pop(next(iter(self._entries)))
                 if h.kind == "full":
                     if h.field.save == save:
                         return h.field
                     self._free.append(h.field)
-            while self._free and self.nbytes() + nbytes > self.budget:
-                self._free.pop(0)
+                while self._free and self.nbytes() + nbytes > self.budget:
+                    self._free.pop(0)
         return make()
 
     def put(self, token, history):
         with self._lock:
             self._entries[int(token)] = history
             while len(self._entries) > 1 and self.nbytes() > self.budget:
-                _, h = self._entries.popitem(last=False)
+                h = self._pop(next(iter(self._entries)))
+                if h.kind == "full":
+                    self._free.append(h.field)
+            while self._free and self.nbytes() > self.budget:
+                self._free.pop(0)
 
     def get(self, token):
         with self._lock:
@@ -121,6 +141,12 @@ class WavefieldStore:
             if h is not None:
                 self._entries.move_to_end(int(token))
             return h
+
+    def consume(self, token):
+        """The gradient of `token` is done: its buffer may be reused by the next forward."""
+        with self._lock:
+            if int(token) in self._entries:
+                self._consumed.add(int(token))
 
     def release(self, history):
         """Return a history's full-wavefield buffer for reuse (after a one-off gradient)."""
@@ -131,6 +157,7 @@ class WavefieldStore:
     def clear(self):
         with self._lock:
             self._entries.clear()
+            self._consumed.clear()
             self._free.clear()
 
 
@@ -171,6 +198,9 @@ class Solver:
         self._ops: dict = {}
         self._op_lock = threading.Lock()
         self.builds = 0
+        self._pool: dict = {}
+        self._pool_lock = threading.Lock()
+        self._tls = threading.local()
         self.store = WavefieldStore(budget_bytes=0.5 * _available_bytes())
 
     # ------------------------------------------------------------------ operators
@@ -223,25 +253,71 @@ class Solver:
         return g.astype(self.dtype)
 
     # ------------------------------------------------------------------ Devito objects per call
-    def _function(self, name, data):
-        f = Function(name=name, grid=self.grid, space_order=self.cfg.space_order)
-        f.data[:] = data
+    # Devito objects are pooled per solver: creating them costs ~5 ms each (and a fresh sparse
+    # function redoes set-up inside `apply`), which is 10-25 % of a small forward solve. Each call
+    # leases its own objects (so concurrent calls never share one) and returns them afterwards;
+    # everything a solve reads is overwritten or zeroed when leased.
+    @contextlib.contextmanager
+    def _leasing(self):
+        outer = getattr(self._tls, "lease", None)
+        if outer is not None:
+            yield
+            return
+        self._tls.lease = []
+        try:
+            yield
+        finally:
+            lease, self._tls.lease = self._tls.lease, None
+            with self._pool_lock:
+                for key, obj in lease:
+                    self._pool.setdefault(key, []).append(obj)
+
+    def _take(self, key, make):
+        with self._pool_lock:
+            free = self._pool.get(key)
+            obj = free.pop() if free else None
+        if obj is None:
+            obj = make()
+        lease = getattr(self._tls, "lease", None)
+        if lease is not None:
+            lease.append((key, obj))
+        return obj
+
+    def _function(self, name, data=None):
+        """A Function on the padded grid: `data` copied in, or zeros."""
+        f = self._take(("f", name), lambda: Function(name=name, grid=self.grid,
+                                                     space_order=self.cfg.space_order))
+        if data is None:
+            f.data_with_halo[:] = 0
+        else:
+            f.data[:] = data
         return f
 
     def _sparse(self, name, coords, series, nt):
         """A SparseTimeFunction with Devito row k = sample k - 1 (rows 0 and nt + 1 unused: every
         time series has the `nt + 2` levels of a saved wavefield, as Devito wants one time size)."""
         coords = np.asarray(coords, dtype=self.dtype).reshape(-1, len(self.cfg.shape))
-        sp = SparseTimeFunction(name=name, grid=self.grid, npoint=coords.shape[0], nt=nt + 2,
-                                coordinates=coords)
+        npoint = coords.shape[0]
+        sp = self._take(("s", name, npoint, nt), lambda: SparseTimeFunction(
+            name=name, grid=self.grid, npoint=npoint, nt=nt + 2))
+        sp.coordinates.data[:] = coords
+        sp.data[:] = 0
         if series is not None:
-            sp.data[1:nt + 1] = np.asarray(series).reshape(nt, coords.shape[0])
+            sp.data[1:nt + 1] = np.asarray(series).reshape(nt, npoint)
         return sp
 
     def _wavelet_fn(self, wavelet, nt):
-        f = Function(name="wav", dimensions=(self.grid.time_dim,), shape=(nt + 2,),
-                     dtype=self.dtype.type)
+        f = self._take(("w", nt), lambda: Function(name="wav", dimensions=(self.grid.time_dim,),
+                                                   shape=(nt + 2,), dtype=self.dtype.type))
+        f.data[:] = 0
         f.data[1:nt + 1] = wavelet
+        return f
+
+    def _buffer(self, name):
+        """A zeroed 3-level circular TimeFunction (u, du or v)."""
+        f = self._take(("t", name), lambda: TimeFunction(name=name, grid=self.grid, time_order=2,
+                                                         space_order=self.cfg.space_order))
+        f.data_with_halo[:] = 0
         return f
 
     def _grid_points_with_halo(self):
@@ -260,9 +336,6 @@ class Solver:
         # Slots 0 and 1 are the zero initial states; every later slot is written before it is read.
         u.data_with_halo[:2] = 0
         return u
-
-    def _buffer(self, name):
-        return TimeFunction(name=name, grid=self.grid, time_order=2, space_order=self.cfg.space_order)
 
     def _apply(self, op, nt, dt, nthreads=None, time_m=1, **fields):
         kw = {"time_m": time_m, "time_M": nt, "dt": self.dtype.type(dt), "damp": self.damp}
@@ -284,6 +357,10 @@ class Solver:
         extended source (`weights` on the physical grid, `wavelet` of shape `(nt,)`). With `save`
         (a storage strategy of `jaxseis._storage`, or True for full storage) also returns the
         `History` a gradient needs; with `dm`, returns the Born data instead."""
+        with self._leasing():
+            return self._forward(m, dt, nt, rec, src, q, weights, wavelet, save, dm, nthreads)
+
+    def _forward(self, m, dt, nt, rec, src, q, weights, wavelet, save, dm, nthreads):
         from .._storage import Checkpointed, FullStorage, Subsampled
 
         extended = weights is not None
@@ -344,6 +421,10 @@ class Solver:
         extended source for `wavelet`, physical grid; `"grad"`: imaging with the forward `History`
         `u` (the FWI gradient w.r.t. the physical-grid model). Checkpointed histories recompute
         their segments and need the forward's `source` (dict of src/q/weights/wavelet)."""
+        with self._leasing():
+            return self._adjoint(m, dt, nt, rec, data, src, wavelet, u, source, nthreads)
+
+    def _adjoint(self, m, dt, nt, rec, data, src, wavelet, u, source, nthreads):
         if u is not None and u.kind == "checkpoints":
             return {"grad": self._gradient_checkpointed(m, dt, nt, rec, data, u, source, nthreads)}
         sub = u.factor if u is not None and u.kind == "sub" else 0
@@ -355,12 +436,10 @@ class Solver:
             fields["srca"] = self._sparse("srca", src, None, nt)
         if wavelet is not None:
             fields["wav"] = self._wavelet_fn(wavelet, nt)
-            fields["wadj"] = Function(name="wadj", grid=self.grid,
-                                      space_order=self.cfg.space_order)
+            fields["wadj"] = self._function("wadj")
         if u is not None:
             fields["usub" if sub else "u"] = u.field
-            fields["grad"] = Function(name="grad", grid=self.grid,
-                                      space_order=self.cfg.space_order)
+            fields["grad"] = self._function("grad")
         self._apply(op, nt, dt, nthreads, **fields)
         out = {}
         if src is not None:
@@ -384,9 +463,10 @@ class Solver:
         seg_len = max(k1 - k0 + 1 for k0, k1 in hist.segments)
         mf = self._function("m", self.pad_model(m))
         v = self._buffer("v")
-        grad = Function(name="grad", grid=self.grid, space_order=self.cfg.space_order)
-        uloc = TimeFunction(name="u", grid=self.grid, time_order=2,
-                            space_order=self.cfg.space_order, save=seg_len + 2)
+        grad = self._function("grad")
+        uloc = self._take(("useg", seg_len), lambda: TimeFunction(
+            name="u", grid=self.grid, time_order=2, space_order=self.cfg.space_order,
+            save=seg_len + 2))
         data = np.asarray(data)
         for (k0, k1), (uk0, ukm1) in zip(reversed(hist.segments), reversed(hist.snapshots)):
             n = k1 - k0 + 1

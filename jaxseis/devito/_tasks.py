@@ -85,6 +85,8 @@ def sweep_one(op, kind, outs, item, nthreads=None):
                          nthreads=nthreads)
     if recomputed:
         solver.store.release(u)
+    elif u is not None:
+        solver.store.consume(int(token))
     return tuple(res[name] for name in outs)
 
 
