@@ -38,7 +38,7 @@ from ._storage import (
 )
 from ._geometry import Grid as Grid, TimeAxis as TimeAxis, critical_dt as critical_dt
 from .wavelets import ricker as ricker
-from . import io as io, losses as losses, models as models, plot as plot, testing as testing
+from . import io as io, losses as losses, models as models, nn as nn, plot as plot, testing as testing
 
 try:
     __version__ = _md.version("jaxseis")

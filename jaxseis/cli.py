@@ -10,9 +10,12 @@ state of the last finished iteration and exits with status 130; `--resume` conti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import signal
 import sys
+import threading
 
 from ._errors import InvalidArgument
 
@@ -82,9 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         "fwi", help="multi-shot full-waveform inversion of a built-in synthetic model",
         description=(
             "Multi-shot full-waveform inversion with optax (Adam on the velocity, projected onto "
-            "[vmin, vmax]) of a built-in synthetic model, from a smoothed starting model. All shots "
-            "are modelled in one batched, jitted value-and-gradient per iteration. Writes figures "
-            "(models.png, shots.png, misfit.png, ...), metrics.json and the resumable state "
+            "[vmin, vmax]) of a built-in synthetic model, from a smoothed starting model. All "
+            "shots are modelled in one batched, jitted value-and-gradient per iteration. Writes "
+            "figures (models.png, shots.png, misfit.png), metrics.json and the resumable state "
             "(state.npz, saved after every iteration) into --out. Ctrl-C saves and exits (status "
             "130); --resume continues. Units: m, ms, km/s, kHz."))
     fwi.set_defaults(subparser=fwi)
@@ -95,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     fwi.add_argument("--iters", type=_nonnegative_int, default=None,
                      help=f"total number of iterations; with --resume, the new total "
                           f"(default: {d.iters})")
-    fwi.add_argument("--out", default="fwi-out", metavar="DIR", help="output directory (default: fwi-out)")
+    fwi.add_argument("--out", default="fwi-out", metavar="DIR",
+                     help="output directory (default: fwi-out)")
     fwi.add_argument("--resume", action="store_true",
                      help="continue the run saved in --out (its options are reused)")
     fwi.add_argument("--overwrite", action="store_true",
@@ -144,17 +148,52 @@ def _config(args, parser):
     if args.small:
         explicit = {**_PRESETS["small"], **explicit}
     base = FWIConfig().to_dict()
-    if args.resume:
+    if args.resume and not args.overwrite:
         try:
             state = load_state(args.out)
         except Exception as e:  # a corrupt or foreign state file
-            parser.error(f"cannot read the saved run in {args.out}: {e}")
+            parser.error(f"cannot read the saved run in {args.out} ({type(e).__name__}: {e}); use "
+                         f"--overwrite to start again.")
         if state is not None:
             base = state["config"].to_dict()
     try:
         return FWIConfig(**{**base, **explicit})
     except InvalidArgument as e:
         parser.error(str(e))
+
+
+class _GracefulInterrupt:
+    """First Ctrl-C: ask the run to stop after the iteration in progress (which is then saved).
+    Second Ctrl-C: the usual KeyboardInterrupt, at once.
+
+    Stopping between iterations rather than wherever the signal lands keeps the interrupt out of
+    the solver callbacks (an exception raised inside a `jax.pure_callback` reaches the caller as a
+    JAX runtime error, not as a KeyboardInterrupt)."""
+
+    def __init__(self, log):
+        self.requested = False
+        self.log = log
+
+    def __call__(self):
+        return self.requested
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+        self.log("Ctrl-C: stopping after the current iteration (press Ctrl-C again to abort now)")
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self  # signal handlers can only be set from the main thread
+            return
+        previous = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _fwi(args, parser) -> int:
@@ -165,10 +204,12 @@ def _fwi(args, parser) -> int:
 
     cfg = _config(args, parser)
     log = lambda msg: print(f"jaxseis fwi: {msg}", file=sys.stderr)  # noqa: E731
+    interrupt = _GracefulInterrupt(log)
     try:
-        metrics = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
-                      progress=not args.no_progress, figures=not args.no_figures,
-                      callback=getattr(args, "_callback", None), log=log)
+        with interrupt.installed():
+            metrics = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+                          progress=not args.no_progress, figures=not args.no_figures,
+                          callback=getattr(args, "_callback", None), stop=interrupt, log=log)
     except FWIInterrupted as e:
         log(str(e))
         return 130
