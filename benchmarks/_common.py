@@ -1,16 +1,14 @@
 """Shared helpers of the benchmark scripts: the S2 problem (../shared/BENCHMARKS.md), interleaved
 timing, peak RSS, subprocess isolation for memory, tables and JSON output.
 
-Importing this module sets OMP_NUM_THREADS=2 and OMP_WAIT_POLICY=passive (unless already set) and
-quiets Devito; import it before jax / devito / jaxseis.
+Importing this module sets OMP_NUM_THREADS=2 (unless already set) and quiets Devito; import it
+before jax / devito / jaxseis. Run benchmarks on a quiet machine.
 
-Why OMP_WAIT_POLICY=passive: with libgomp's default (spin, then sleep) Devito's two OpenMP threads
-meet at a barrier every time step, and on a shared, oversubscribed machine a descheduled team member
-costs a scheduler time slice per step. Measured on S2 (2 cores, load average ~5 from other jobs),
-jit(op.forward) over 5 warm calls per process: default policy 0.25 to 43 s per call (e.g.
-[42.5, 42.6, 15.1, 7.9, 10.1] s), passive 0.20 s steady ([0.203, 0.204, 0.197, 0.203, 0.200]),
-OMP_NUM_THREADS=1 0.10 to 0.3 s. Set OMP_WAIT_POLICY=active in the environment to measure the
-default behaviour instead.
+OMP_WAIT_POLICY: with libgomp's default (spin, then sleep) Devito's two OpenMP threads meet at a
+barrier every time step. On an oversubscribed machine a descheduled team member then costs a time
+slice per step (S2 forward, load average ~5: 0.25 to 43 s per call; with OMP_WAIT_POLICY=passive
+0.20 s steady). On a quiet machine passive is much slower (quick S2 forward 0.036 s vs 0.008 s), so
+it is not set here: export OMP_WAIT_POLICY=passive yourself only when the machine is shared.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ import time as _time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 os.environ.setdefault("DEVITO_LOGGING", "WARNING")
 
 import numpy as np  # noqa: E402

@@ -143,10 +143,17 @@ class WavefieldStore:
             return h
 
     def consume(self, token):
-        """The gradient of `token` is done: its buffer may be reused by the next forward."""
+        """The gradient of `token` is done: a full wavefield's buffer may be reused by the next
+        forward (and stays valid until then); other histories (subsampled, checkpoints) have no
+        reusable buffer and are dropped, so a second pull of the same VJP recomputes them."""
         with self._lock:
-            if int(token) in self._entries:
+            h = self._entries.get(int(token))
+            if h is None:
+                return
+            if h.kind == "full":
                 self._consumed.add(int(token))
+            else:
+                self._pop(int(token))
 
     def release(self, history):
         """Return a history's full-wavefield buffer for reuse (after a one-off gradient)."""
