@@ -238,18 +238,8 @@ class Forward(_PointLayer):
                          nshots=self.nshots)
 
 
-class Born(_PointLayer):
-    """Linearised (Born) modelling `dm -> J(m0) dm` around a fixed background model `m0`.
-
-    **Arguments:**
-
-    - `op`: the `jaxseis.Acoustic` operator (static).
-    - `m0`: background squared slowness (s^2/km^2), `grid.shape`; a constant of the layer.
-    - `wavelet`, `src`, `rec`: as for `Forward` (metres; shot axis allowed on `src`).
-
-    **Call:** `layer(dm)` with a model perturbation `dm` (s^2/km^2, `grid.shape`); returns data
-    `(nt, nrec)` or `(nshots, nt, nrec)`. Linear in `dm`; its gradient is `BornAdjoint` (`layer.T`).
-    """
+class _AroundM0(_PointLayer):
+    """A point-source layer linearised around a fixed background model `m0` (a constant)."""
 
     _m0: _Constant = eqx.field(static=True)
 
@@ -266,6 +256,20 @@ class Born(_PointLayer):
     def m0(self) -> np.ndarray:
         """The background model (s^2/km^2, read-only NumPy copy)."""
         return self._m0.value
+
+
+class Born(_AroundM0):
+    """Linearised (Born) modelling `dm -> J(m0) dm` around a fixed background model `m0`.
+
+    **Arguments:**
+
+    - `op`: the `jaxseis.Acoustic` operator (static).
+    - `m0`: background squared slowness (s^2/km^2), `grid.shape`; a constant of the layer.
+    - `wavelet`, `src`, `rec`: as for `Forward` (metres; shot axis allowed on `src`).
+
+    **Call:** `layer(dm)` with a model perturbation `dm` (s^2/km^2, `grid.shape`); returns data
+    `(nt, nrec)` or `(nshots, nt, nrec)`. Linear in `dm`; its gradient is `BornAdjoint` (`layer.T`).
+    """
 
     @property
     def T(self) -> BornAdjoint:
@@ -282,7 +286,7 @@ class Born(_PointLayer):
                          nshots=self.nshots)
 
 
-class BornAdjoint(_PointLayer):
+class BornAdjoint(_AroundM0):
     """Adjoint Born (reverse-time migration) `data -> J(m0)^T data` around a fixed `m0`.
 
     **Arguments:** as for `Born`.
@@ -291,22 +295,6 @@ class BornAdjoint(_PointLayer):
     axis; returns the image on `grid.shape` (s^2/km^2 per unit of data squared: the gradient of
     `<Born(dm), data>` w.r.t. `dm`), summed over shots. Linear in `data`; its gradient is `Born`.
     """
-
-    _m0: _Constant = eqx.field(static=True)
-
-    def __init__(self, op, m0, wavelet, src, rec):
-        _check_op(op)
-        self.op = op
-        self._wavelet, self._src, self._rec, self.nshots = _Acquisition.build(op, wavelet, src, rec)
-        if np.shape(_concrete(m0, "m0")) != tuple(op.grid.shape):
-            raise InvalidShape(f"`m0` must have the grid shape {_shape(op.grid.shape)}, got "
-                               f"{_shape(np.shape(m0))}.")
-        self._m0 = _constant(m0, "m0", op.dtype)
-
-    @property
-    def m0(self) -> np.ndarray:
-        """The background model (s^2/km^2, read-only NumPy copy)."""
-        return self._m0.value
 
     @property
     def T(self) -> Born:
