@@ -106,7 +106,8 @@ def main(argv=None):
           f"load average {os.getloadavg()}", flush=True)
     cases = build_cases(op, m_true, m0, srcs, rec, w)
 
-    executors = {"serial": ex.SerialExecutor(), "threads": ex.ThreadExecutor()}
+    executors = {"serial": ex.SerialExecutor(), "threads": ex.ThreadExecutor(),
+                 "auto": ex.AutoExecutor()}
     client = cluster = None
     if not args.no_dask:
         import distributed

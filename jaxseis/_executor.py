@@ -13,8 +13,9 @@ Executors (anything with a `run(fn, items) -> list` method is one):
   threads. Devito applies of one compiled operator from several threads are safe when every call has
   its own Functions (Devito's tests/test_threading.py; our `Solver` does that, and locks the saved
   wavefield store), and ctypes releases the GIL while the C kernel runs.
-- `AutoExecutor` (the default): serial, or threads when the batch has more than one shot and threads
-  measured faster on this kind of machine (`AUTO_THREADS`, see benchmarks/bench_shots.py).
+- `AutoExecutor` (the default): threads for batches of more than one shot whose solves keep or read a
+  saved forward wavefield (the two halves of a gradient), serial otherwise: on an idle 2-core
+  machine that is what measured faster (benchmarks/bench_shots.py, see `AUTO_THREADS`).
 - `DaskExecutor`: every shot is a dask.distributed task on a cluster's workers.
 
 The selection is a module-level stack guarded by a lock, not a `contextvars.ContextVar`: JAX may run
@@ -45,11 +46,25 @@ __all__ = [
     "run",
 ]
 
-# Measured on S2-shots (benchmarks/bench_shots.py, 2 cores, a machine shared with ~12 busy processes):
-# 8 vmapped shots, threads vs serial, forward 1.86 vs 1.18 s (threads slower), value_and_grad 11.4 vs
-# 12.9 s (threads 12 % faster); the --quick version agreed in direction. No consistent win, so the
-# default stays serial; `with jaxseis.executor("threads"):` opts in (re-measure on an idle machine).
-AUTO_THREADS = False
+# Measured on S2-shots (benchmarks/bench_shots.py, 8 vmapped shots, idle 2-core machine, medians of 3):
+# forward serial 0.547 s vs threads 0.642 s (no gain: two 1-thread stencils compete for the same
+# memory bandwidth as one 2-thread stencil); value_and_grad serial 1.728 s vs threads 1.263 s
+# (0.73x: saving and reading the wavefield overlaps well with another shot's stencil). So the
+# default uses threads only for gradient solves (`_uses_wavefield`); set False to always run serial.
+AUTO_THREADS = True
+
+
+def _uses_wavefield(fn) -> bool:
+    """Whether a per-shot task saves a forward wavefield or images with one (gradient solves)."""
+    from .devito import _tasks
+
+    if not isinstance(fn, ft.partial):
+        return False
+    if fn.func is _tasks.forward_one:
+        return bool(fn.args[2])  # (op, kind, save, born)
+    if fn.func is _tasks.sweep_one:
+        return "grad" in fn.args[2]  # (op, kind, outs)
+    return False
 
 
 class ClusterUnavailable(JaxseisError, ConnectionError):
@@ -164,15 +179,15 @@ class ThreadExecutor:
 
 
 class AutoExecutor:
-    """The default: threads (`ThreadExecutor()`) for batches of more than one shot when
-    `AUTO_THREADS` (measured faster on this kind of machine), else serial."""
+    """The default: threads (`ThreadExecutor()`) for batches of more than one gradient solve
+    (measured faster, see `AUTO_THREADS`), serial for everything else."""
 
     def __init__(self):
         self._serial = SerialExecutor()
         self._threads = ThreadExecutor()
 
     def run(self, fn, items):
-        if AUTO_THREADS and len(items) > 1:
+        if AUTO_THREADS and len(items) > 1 and _uses_wavefield(fn):
             return self._threads.run(fn, items)
         return self._serial.run(fn, items)
 

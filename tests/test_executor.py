@@ -154,3 +154,24 @@ def test_bad_selection():
     with pytest.raises(js.InvalidArgument, match="`workers` must be a positive integer"):
         ex.executor("threads", workers=0)
     assert isinstance(ex.executor("serial").executor, ex.SerialExecutor)
+
+
+def test_auto_uses_threads_only_for_gradient_solves(problem, monkeypatch):
+    """The default executor picks threads for batches of gradient solves (measured faster) and
+    serial for everything else."""
+    import functools as ft
+
+    from jaxseis.devito import _tasks
+
+    op = problem["op"]
+    auto = ex.AutoExecutor()
+    used = []
+    monkeypatch.setattr(auto._threads, "run", lambda fn, items: used.append("threads") or [])
+    monkeypatch.setattr(auto._serial, "run", lambda fn, items: used.append("serial") or [])
+    two = [None, None]
+    auto.run(ft.partial(_tasks.forward_one, op, "point", False, False), two)   # plain forward
+    auto.run(ft.partial(_tasks.forward_one, op, "point", True, False), two)    # forward, saved
+    auto.run(ft.partial(_tasks.sweep_one, op, "point", ("grad",)), two)        # gradient sweep
+    auto.run(ft.partial(_tasks.sweep_one, op, "point", ("src",)), two)         # adjoint only
+    auto.run(ft.partial(_tasks.sweep_one, op, "point", ("grad",)), [None])     # one shot
+    assert used == ["serial", "threads", "threads", "serial", "serial"]
