@@ -116,8 +116,10 @@ def forward(op, kind, save, born, items):
 
 def sweep(op, kind, outs, items):
     """A batch of adjoint sweeps; every shot is validated before any is solved."""
-    for m, data, s1, s2, rec, _ in items:
-        validate(op, kind, m, s1 if "grad" in outs else None, s2, rec, data=data)
+    for m, data, s1, s2, rec, token in items:
+        # Token 0 with imaging: born_adjoint (or Born's VJP), whose model argument is `m0`.
+        name = "m0" if "grad" in outs and not int(token) else "m"
+        validate(op, kind, m, s1 if "grad" in outs else None, s2, rec, data=data, model_name=name)
     if "grad" in outs:
         check_memory(op, 1)
     return run_shots(ft.partial(sweep_one, op, kind, outs), items)
