@@ -30,7 +30,6 @@ import _common as C  # noqa: E402  (sets OMP_NUM_THREADS before jax/devito load)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 import jax_stencil  # noqa: E402
 

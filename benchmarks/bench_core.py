@@ -44,7 +44,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from devito import Function, TimeFunction  # noqa: E402
 
-import jaxseis as js  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _common  # noqa: E402
 
 TARGETS = {"forward": 1.05, "value_and_grad": 1.10}
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench_core.json"
@@ -53,27 +55,10 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench_core.json"
 # ---------------------------------------------------------------------------------- problem
 def make_problem(quick: bool):
     """S2, or with `quick` a 101 x 101 version of it (nbl 20, 400 ms) that runs in seconds."""
-    if quick:
-        n, nbl, tn = 101, 20, 400.0
-    else:
-        n, nbl, tn = 301, 40, 1000.0
-    h = 10.0
-    L = (n - 1) * h
-    grid = js.Grid((n, n), (h, h))
-    time = js.TimeAxis(0.0, tn, 1.483)
-    x = np.arange(n) * h
-    z = np.arange(n) * h
-    xc, zc, sig = L / 2, L / 2, 250.0 * L / 3000.0
-    background = 1.5 + 2.0 * z[None, :] / 3000.0 + 0.0 * x[:, None]
-    anomaly = 0.5 * np.exp(-((x[:, None] - xc) ** 2 + (z[None, :] - zc) ** 2) / (2 * sig**2))
-    m_true = (1.0 / (background - anomaly) ** 2).astype(np.float32)
-    m0 = (1.0 / background**2).astype(np.float32)
-    src = np.array([[L / 2, 20.0]], dtype=np.float32)
-    rec = np.stack([x, np.zeros(n)], axis=1).astype(np.float32)
-    wavelet = np.asarray(js.ricker(time, 0.010, t_peak=100.0), dtype=np.float32)
-    op = js.Acoustic(grid, time, space_order=8, nbl=nbl)
-    return dict(op=op, m_true=m_true, m0=m0, dm=m_true - m0, src=src, rec=rec, wavelet=wavelet,
-                name="S2-quick (101x101, nbl 20, 400 ms)" if quick else "S2 (301x301, nbl 40, 1000 ms)")
+    P = _common.s2_arrays(quick)
+    op = _common.jaxseis_op(P)
+    return dict(op=op, m_true=P["m_true"], m0=P["m0"], dm=P["m_true"] - P["m0"], src=P["src"],
+                rec=P["rec"], wavelet=P["wavelet"], name=P["name"])
 
 
 # ---------------------------------------------------------------------------------- direct Devito

@@ -164,7 +164,7 @@ def main(argv=None):
         print(f"  round {r + 1}/{args.reps} done, load average {os.getloadavg()}", flush=True)
 
     rows = []
-    print(f"\n| op | how | executor | median s | min s | vs loop/serial |\n|---|---|---|---|---|---|")
+    print("\n| op | how | executor | median s | min s | vs loop/serial |\n|---|---|---|---|---|---|")
     for opname, how, exname, _ in plan:
         ts = results[(opname, how, exname)]
         base = statistics.median(results[(opname, "loop", "serial")])
