@@ -1,7 +1,9 @@
 """Memory of the gradient on the long-record case (S2 with tn = 4000 ms, ../shared/BENCHMARKS.md):
-jaxseis value_and_grad with FullStorage() vs Checkpointed() vs Subsampled(4).
+jaxseis value_and_grad with FullStorage() vs Checkpointed() (Revolve with the default budget: one
+recomputation) vs Checkpointed(6) (Revolve with 6 checkpoints: less memory, more recomputation) vs
+Subsampled(4).
 
-- time: medians of repeated warm runs after one untimed warm-up, the three strategies interleaved in
+- time: medians of repeated warm runs after one untimed warm-up, the strategies interleaved in
   one process (ratios against FullStorage from the same run);
 - peak memory: each strategy (and a forward-only reference) in its own fresh process: peak RSS
   (VmHWM) at the end and its increment over the RSS just before the first call;
@@ -26,7 +28,7 @@ import _common as C  # noqa: E402  (sets OMP_NUM_THREADS before jax/devito load)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-STRATEGIES = ["full", "checkpointed", "subsampled:4"]
+STRATEGIES = ["full", "checkpointed", "checkpointed:6", "subsampled:4"]
 TARGET_MEMORY_FRACTION = 0.25
 TARGET_TIME_RATIO = 2.5
 
@@ -79,9 +81,19 @@ def main(argv=None):
     print(f"{P['name']}: padded {op.solver.padded_shape}, OMP_NUM_THREADS="
           f"{os.environ['OMP_NUM_THREADS']}, repeats {a.repeats}; estimated saved bytes per shot: "
           + ", ".join(f"{s} {v:.0f} MB" for s, v in est.items()), flush=True)
-    seg = C.storage_from_name("checkpointed").segments(P["time"].nt)
-    print(f"  Checkpointed(): {len(seg)} segments of <= {max(k1 - k0 + 1 for k0, k1 in seg)} steps",
-          flush=True)
+    nt = P["time"].nt
+    revolve = {}
+    for s in STRATEGIES:
+        st = C.storage_from_name(s)
+        if s.startswith("checkpointed"):
+            acts = st.schedule(nt)
+            revolve[s] = dict(blocks=len(st.segments(nt)), block_steps=st.block_length(nt),
+                              checkpoints=st.n_stored(nt),
+                              block_advances=sum(a[2] - a[1] for a in acts if a[0] == "advance"))
+            print(f"  {st}: {revolve[s]['blocks']} blocks of {revolve[s]['block_steps']} steps, "
+                  f"{revolve[s]['checkpoints']} checkpoints, Revolve re-advances "
+                  f"{revolve[s]['block_advances']} blocks", flush=True)
+    seg = C.storage_from_name("checkpointed").segments(nt)
 
     fns = {s: build(P, s) for s in STRATEGIES}
     timing = C.interleaved(fns, a.repeats)
@@ -142,7 +154,7 @@ def main(argv=None):
               f"time {targets['time_ratio_checkpointed']:.2f}x (target <= {TARGET_TIME_RATIO}x: "
               f"{'ok' if targets['time_met'] else 'MISSED'})")
     C.write_json("bench_memory", dict(problem=P["name"], quick=a.quick, repeats=a.repeats,
-                                      checkpoint_segments=len(seg), results=rows, targets=targets,
+                                      checkpoint_segments=len(seg), revolve=revolve, results=rows, targets=targets,
                                       memory_children=memory, load_average_end=C.load_average()),
                  a.json)
 

@@ -61,7 +61,8 @@ class Acoustic:
       absorbing layer.
     - `dtype`: `jnp.float32` (default) or `jnp.float64` (needs `jax_enable_x64`).
     - `storage`: how the forward wavefield reaches the gradient: `FullStorage()` (default, two
-      solves), `Checkpointed(n_checkpoints)` (bounded memory, three solves) or `Subsampled(factor)`.
+      solves), `Checkpointed(n_checkpoints)` (Revolve checkpointing: bounded memory,
+      recomputation) or `Subsampled(factor)`.
       `gradient_bytes()` estimates the memory per shot; a gradient that would not fit in available
       memory raises `InsufficientMemory` before any solve.
 

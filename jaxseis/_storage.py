@@ -4,14 +4,19 @@ Strategy objects in the style of diffrax's adjoints: pick one by passing an inst
 
 - `FullStorage()` (default): every time level of the forward wavefield is kept on the host; a
   gradient costs two PDE solves. Memory: `(nt + 2)` padded grids per shot.
-- `Checkpointed(n_checkpoints=None)`: the forward keeps only the two time levels at the start of
-  each of `n_checkpoints` equal segments; the backward pass recomputes one segment at a time from its
-  checkpoint (into a buffer of one segment) and runs the adjoint over it. Gradients equal
-  `FullStorage`'s to round-off; three PDE solves per gradient; memory
-  `2 * n_checkpoints + nt / n_checkpoints + 2` grids. The default `n_checkpoints ~ sqrt(nt) / 3`
-  keeps memory near `3.7 sqrt(nt)` grids (`2.8 sqrt(nt)` is the minimum, at `sqrt(nt / 2)`) with
-  fewer segments, since every segment costs two Devito calls of ~20 ms overhead. This is uniform two-level checkpointing, not Revolve's binomial schedule:
-  one recomputation (time ~1.5x), at the cost of O(sqrt(nt)) rather than O(log) checkpoints.
+- `Checkpointed(n_checkpoints=None, block_steps=None)`: Revolve (binomial) checkpointing over blocks
+  of time steps. The forward keeps the two time levels at the start of at most `n_checkpoints`
+  blocks; the backward pass follows Griewank & Walther's optimal schedule (`jaxseis._revolve`):
+  it re-advances from checkpoints as the schedule says and reverses one block at a time (recompute
+  the block into a one-block buffer, then run the adjoint over it). Gradients equal `FullStorage`'s
+  to round-off. Memory: `2 n_checkpoints + block_steps + 2` grids per shot. Time: with `n`
+  checkpoints over `L` blocks each block is advanced at most `r` times, `r` the smallest with
+  `C(n + 1 + r, r) >= L`, plus once more inside its reversal. The default `n_checkpoints = ceil(sqrt(nt / 2))` (with blocks of about
+  `nt / n_checkpoints` steps) is the least memory for which one recomputation suffices (time about
+  1.5x `FullStorage`, memory about `2.8 sqrt(nt)` grids); fewer checkpoints cost more
+  recomputation. Blocks are whole steps of Devito's 3-level buffer (multiples of 3) and at least
+  `MIN_BLOCK_STEPS` long unless given, since each block costs two Devito calls (~1.6 ms of
+  overhead each, measured on S2: about 20 time steps of work).
 - `Subsampled(factor)`: keeps the second time difference of the forward wavefield every `factor`-th
   step and evaluates the imaging condition only there (each sample weighted by `factor`): memory
   `nt / factor` grids, two solves. Accuracy: the imaging sum is a rectangle-rule quadrature of the
@@ -25,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import _revolve
 from ._errors import InvalidArgument
 
 __all__ = ["FullStorage", "Checkpointed", "Subsampled"]
@@ -38,30 +44,53 @@ class FullStorage:
         return nt + 2
 
 
+MIN_BLOCK_STEPS = 24
+
+
 @dataclass(frozen=True)
 class Checkpointed:
-    """Checkpoint the forward wavefield at `n_checkpoints` segment starts and recompute segments in
-    the backward pass (three solves per gradient, memory ~ `2 n + nt / n` grids)."""
+    """Revolve checkpointing: at most `n_checkpoints` stored states (two time levels each) at block
+    starts, blocks of `block_steps` time steps (rounded up to a multiple of 3); memory about
+    `2 n_checkpoints + block_steps` grids per shot. `None` picks them (see the module docstring)."""
 
     n_checkpoints: int | None = None
+    block_steps: int | None = None
 
     def __post_init__(self):
-        n = self.n_checkpoints
-        if n is not None and (not isinstance(n, int) or n < 1):
-            raise InvalidArgument(f"`n_checkpoints` must be a positive integer or None, got {n!r}.")
+        for name in ("n_checkpoints", "block_steps"):
+            n = getattr(self, name)
+            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+                raise InvalidArgument(f"`{name}` must be a positive integer or None, got {n!r}.")
+
+    def snapshots(self, nt: int) -> int:
+        """The checkpoint budget for `nt` time steps."""
+        return self.n_checkpoints or math.ceil(math.sqrt(nt / 2))
+
+    def block_length(self, nt: int) -> int:
+        if self.block_steps is not None:
+            b = self.block_steps
+        else:
+            s = self.snapshots(nt)
+            b = max(MIN_BLOCK_STEPS, min(2 * s, math.ceil(nt / (s + 1))))
+        return min(3 * math.ceil(b / 3), 3 * math.ceil(nt / 3))
 
     def segments(self, nt: int) -> list[tuple[int, int]]:
-        """Devito time-iteration ranges `(k0, k1)` (1-based, inclusive) of the segments. Their
-        lengths are multiples of 3 so that every segment starts on the same slot of Devito's
-        3-level circular time buffer."""
-        n = self.n_checkpoints or max(1, round(math.sqrt(nt) / 3))
-        n = min(n, nt)
-        length = 3 * math.ceil(math.ceil(nt / n) / 3)
+        """Devito time-iteration ranges `(k0, k1)` (1-based, inclusive) of the blocks. Their lengths
+        are multiples of 3 so that every block starts on the same slot of Devito's 3-level
+        circular time buffer."""
+        length = self.block_length(nt)
         return [(k0, min(k0 + length - 1, nt)) for k0 in range(1, nt + 1, length)]
 
+    def schedule(self, nt: int) -> list[tuple]:
+        """The Revolve action list over the blocks (see `jaxseis._revolve.schedule`)."""
+        return _revolve.schedule(len(self.segments(nt)), self.snapshots(nt))
+
+    def n_stored(self, nt: int) -> int:
+        """Checkpoints actually held at the peak (at most `n_checkpoints`, at most blocks - 1)."""
+        return min(self.snapshots(nt), len(self.segments(nt)) - 1)
+
     def n_fields(self, nt: int) -> int:
-        segs = self.segments(nt)
-        return 2 * len(segs) + max(k1 - k0 + 1 for k0, k1 in segs) + 2
+        return 2 * self.n_stored(nt) + self.block_length(nt) + 2
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,24 @@ def setup():
     return p, m0, full
 
 
-@pytest.mark.parametrize("n", [None, 1, 4, 7])
-def test_checkpointed_equals_full(setup, n):
+@pytest.mark.parametrize("storage", [
+    js.Checkpointed(),                     # default: one recomputation
+    js.Checkpointed(1),                    # Revolve with a single checkpoint: many re-advances
+    js.Checkpointed(4),
+    js.Checkpointed(2, block_steps=6),     # small blocks: a deep binomial schedule
+    js.Checkpointed(3, block_steps=10),    # rounded up to 12 steps
+    js.Checkpointed(50, block_steps=30),   # more checkpoints than blocks
+], ids=repr)
+def test_checkpointed_equals_full(setup, storage):
     p, m0, (v_full, g_full) = setup
-    op = dataclasses.replace(p["op"], storage=js.Checkpointed(n))
+    op = dataclasses.replace(p["op"], storage=storage)
     v, g = _loss_and_grad(op, p, m0)
     err = float(jnp.linalg.norm(g - g_full) / jnp.linalg.norm(g_full))
-    print(f"n_checkpoints={n}: segments={len(op.storage.segments(op.time.nt))} rel err {err:.2e}")
+    nt = op.time.nt
+    acts = storage.schedule(nt)
+    adv = sum(a[2] - a[1] for a in acts if a[0] == "advance")
+    print(f"{storage}: {len(storage.segments(nt))} blocks of {storage.block_length(nt)} steps, "
+          f"{storage.n_stored(nt)} checkpoints, {adv} block advances; rel err {err:.2e}")
     assert abs(float(v) - float(v_full)) <= 1e-6 * abs(float(v_full))
     assert err < 1e-5
 
@@ -94,3 +105,49 @@ def test_bad_storage_arguments():
     p = small_problem()
     with pytest.raises(ValueError, match="storage"):
         dataclasses.replace(p["op"], storage="full")
+
+
+def test_checkpoint_budget_and_schedule_are_followed(setup, monkeypatch):
+    """The solver holds at most `n_checkpoints` states at any time and runs exactly the Revolve
+    schedule's advances (counted in time steps through Devito's apply)."""
+    p, m0, _ = setup
+    storage = js.Checkpointed(2, block_steps=6)
+    op = dataclasses.replace(p["op"], storage=storage)
+    solver, t = op.solver, op.time
+    q = np.asarray(p["wavelet"])[:, None]
+    steps = []
+    real_apply = type(solver)._apply
+
+    def counting_apply(self, o, nt, dt, nthreads=None, time_m=1, **fields):
+        steps.append((o.name, nt - time_m + 1))
+        return real_apply(self, o, nt, dt, nthreads, time_m=time_m, **fields)
+
+    monkeypatch.setattr(type(solver), "_apply", counting_apply)
+    data, hist = solver.forward(m0, t.dt, t.nt, p["rec"], src=p["src"], q=q, save=storage)
+    assert len(hist.snapshots) <= 2
+    peak = len(hist.snapshots)
+    live = set(hist.snapshots)
+    for a in hist.schedule:
+        if a[0] == "store":
+            live.add(a[1])
+            peak = max(peak, len(live))
+        elif a[0] == "drop":
+            live.discard(a[1])
+    assert peak == 2
+    n_fwd = sum(n for name, n in steps if name.startswith("Forward"))
+    assert n_fwd == t.nt  # the first sweep: every step once, in pieces
+    steps.clear()
+    solver.adjoint(m0, t.dt, t.nt, p["rec"], np.asarray(data), u=hist,
+                   source=dict(src=p["src"], q=q))
+    blocks = storage.segments(t.nt)
+    adv = sum(blocks[a[2]][0] - blocks[a[1]][0] for a in hist.schedule if a[0] == "advance")
+    # The first sweep ran on to the end: if the first reversed block's state was not stored there,
+    # the backward re-advances to it from the last checkpoint before it.
+    i0 = hist.schedule[0][1]
+    j0 = max([b for b in hist.snapshots if b <= i0], default=0)
+    extra = blocks[i0][0] - blocks[j0][0]
+    assert sum(n for name, n in steps if name == "Forward") == adv + extra
+    assert sum(n for name, n in steps if name == "ForwardSave") == t.nt  # each block once
+    assert sum(n for name, n in steps if name.startswith("Adjoint")) == t.nt
+    print(f"first sweep {t.nt} steps, backward re-advances "
+          f"{sum(n for name, n in steps if name == 'Forward')} steps (schedule: {adv})")

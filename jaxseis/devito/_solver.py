@@ -72,8 +72,9 @@ class History:
     field: object      # TimeFunction u (full) or usub (sub); None for checkpoints
     nbytes: int
     factor: int = 1
-    snapshots: list | None = None   # checkpoints: (u[k0], u[k0 - 1]) per segment
-    segments: list | None = None
+    snapshots: dict | None = None   # checkpoints: block -> (u[k0], u[k0 - 1])
+    segments: list | None = None    # checkpoints: the blocks' Devito time ranges (k0, k1)
+    schedule: list | None = None    # checkpoints: Revolve actions left for the backward pass
 
 
 class WavefieldStore:
@@ -402,7 +403,8 @@ class Solver:
         return (data, history) if save else data
 
     def _forward_checkpointed(self, m, dt, nt, rec, storage, source, nthreads):
-        """Buffered forward run segment by segment, keeping (u[k0], u[k0 - 1]) at each start."""
+        """Buffered forward over all `nt` steps, keeping (u[k0], u[k0 - 1]) at the block starts the
+        Revolve schedule stores in its first sweep (the actions before its first reversal)."""
         extended = source.get("weights") is not None
         op = self.operator("forward", source="extended" if extended else "point", save=False,
                            born=False)
@@ -410,16 +412,23 @@ class Solver:
                   "rec": self._sparse("rec", rec, None, nt), "u": self._buffer("u"),
                   **self._source_fields(nt, **source)}
         u = fields["u"]
-        segments = storage.segments(nt)
-        snapshots = []
-        for k0, k1 in segments:
-            snapshots.append((np.array(u.data[k0 % 3]), np.array(u.data[(k0 - 1) % 3])))
-            self._apply(op, k1, dt, nthreads, time_m=k0, **fields)
+        blocks = storage.segments(nt)
+        actions = storage.schedule(nt)
+        first = next(i for i, a in enumerate(actions) if a[0] == "reverse")
+        snapshots, k = {}, 1
+        for action in actions[:first]:
+            if action[0] == "advance":
+                k1 = blocks[action[2]][0]
+                self._apply(op, k1 - 1, dt, nthreads, time_m=k, **fields)
+                k = k1
+            else:  # "store": the first sweep only advances and stores
+                snapshots[action[1]] = (np.array(u.data[k % 3]), np.array(u.data[(k - 1) % 3]))
+        self._apply(op, nt, dt, nthreads, time_m=k, **fields)
         data = np.array(fields["rec"].data[1:nt + 1], dtype=self.dtype.type)
-        seg_len = max(k1 - k0 + 1 for k0, k1 in segments)
-        nbytes = (2 * len(segments) * int(np.prod(self.padded_shape)) * self.dtype.itemsize
-                  + self.saved_bytes(seg_len))
-        return data, History("checkpoints", None, nbytes, snapshots=snapshots, segments=segments)
+        nbytes = (2 * storage.n_stored(nt) * int(np.prod(self.padded_shape)) * self.dtype.itemsize
+                  + self.saved_bytes(storage.block_length(nt)))
+        return data, History("checkpoints", None, nbytes, snapshots=snapshots, segments=blocks,
+                             schedule=actions[first:])
 
     def adjoint(self, m, dt, nt, rec, data, *, src=None, wavelet=None, u=None, source=None,
                 nthreads=None):
@@ -458,43 +467,96 @@ class Solver:
         return out
 
     def _gradient_checkpointed(self, m, dt, nt, rec, data, hist, source, nthreads):
-        """Segments in reverse: recompute the forward from its checkpoint into a one-segment saved
-        buffer (local time index j = global k - k0 + 1), then run the adjoint with imaging over the
-        same local range. Segment starts satisfy (k0 - 1) % 3 == 0, so the adjoint's circular
-        buffer `v` has the same slots in local and global indexing and carries over between
-        segments."""
+        """Run the rest of the Revolve schedule (`jaxseis._revolve`) over the blocks.
+
+        Advances use the buffered forward `u` in global time indexing (restored from a checkpoint
+        when it does not already hold the state). A reversal copies the block's starting state
+        into a one-block saved buffer (local index j = global k - k0 + 1), recomputes the block
+        and runs the adjoint with imaging over the same local range. Block starts satisfy
+        (k0 - 1) % 3 == 0, so the adjoint's circular buffer `v` has the same slots in local and
+        global indexing and carries over between blocks."""
         extended = source.get("weights") is not None
-        op_f = self.operator("forward", source="extended" if extended else "point", save=True,
-                             born=False)
+        kind = "extended" if extended else "point"
+        op_adv = self.operator("forward", source=kind, save=False, born=False)
+        op_f = self.operator("forward", source=kind, save=True, born=False)
         op_a = self.operator("adjoint", srca=False, ext=False, grad=True)
-        seg_len = max(k1 - k0 + 1 for k0, k1 in hist.segments)
+        blocks = hist.segments
+        blen = max(k1 - k0 + 1 for k0, k1 in blocks)
         mf = self._function("m", self.pad_model(m))
         v = self._buffer("v")
         grad = self._function("grad")
-        uloc = self._take(("useg", seg_len), lambda: TimeFunction(
+        uloc = self._take(("useg", blen), lambda: TimeFunction(
             name="u", grid=self.grid, time_order=2, space_order=self.cfg.space_order,
-            save=seg_len + 2))
+            save=blen + 2))
+        adv = {"m": mf, "u": self._buffer("u"), "rec": self._sparse("rec", rec, None, nt),
+               **self._source_fields(nt, **source)}
+        u = adv["u"]
+        snaps = dict(hist.snapshots)  # the schedule stores and drops: leave the history intact
         data = np.asarray(data)
-        for (k0, k1), (uk0, ukm1) in zip(reversed(hist.segments), reversed(hist.snapshots)):
-            n = k1 - k0 + 1
-            uloc.data[0] = ukm1
-            uloc.data[1] = uk0
-            # Devito row j of a local series is global row k0 + j - 1, i.e. sample k0 + j - 2.
-            rows = slice(k0 - 1, k1)
-            if extended:
-                wav = np.zeros(seg_len)
-                wav[:n] = np.asarray(source["wavelet"])[rows]
-                src_fields = self._source_fields(seg_len, weights=source["weights"], wavelet=wav)
-            else:
-                q = np.zeros((seg_len, np.asarray(source["q"]).shape[1]))
-                q[:n] = np.asarray(source["q"])[rows]
-                src_fields = self._source_fields(seg_len, src=source["src"], q=q)
-            self._apply(op_f, n, dt, nthreads, m=mf, u=uloc,
-                        rec=self._sparse("rec", rec, None, seg_len), **src_fields)
-            d = np.zeros((seg_len, data.shape[1]))
-            d[:n] = data[rows]
-            self._apply(op_a, n, dt, nthreads, m=mf, u=uloc, v=v, grad=grad,
-                        rec=self._sparse("rec", rec, d, seg_len))
+        current = None  # the block whose starting state `u` holds
+
+        def restore(j):
+            nonlocal current
+            k0 = blocks[j][0]
+            u.data_with_halo[:] = 0
+            if j:
+                u.data[k0 % 3], u.data[(k0 - 1) % 3] = snaps[j]
+            current = j
+
+        def goto(i):
+            """Make `u` hold block i's starting state: from the current state if it is on the way,
+            else from the nearest checkpoint before (block i's own, except after the first sweep,
+            which may end past an unstored state)."""
+            j = max([b for b in snaps if b <= i], default=0)
+            if current is None or not j <= current <= i:
+                restore(j)
+            if current < i:
+                advance(current, i)
+
+        def advance(i, j):
+            nonlocal current
+            if current != i:
+                goto(i)
+            self._apply(op_adv, blocks[j][0] - 1, dt, nthreads, time_m=blocks[i][0], **adv)
+            current = j
+
+        def state(i):
+            """(u[k0], u[k0 - 1]) of block i: `u`'s slots (views) or a checkpoint."""
+            if current != i and i not in snaps and i != 0:
+                goto(i)
+            if current == i:
+                k0 = blocks[i][0]
+                return u.data[k0 % 3], u.data[(k0 - 1) % 3]
+            return snaps[i] if i else (0, 0)
+
+        for action in hist.schedule:
+            if action[0] == "advance":
+                advance(action[1], action[2])
+            elif action[0] == "store":
+                snaps[action[1]] = tuple(np.array(a) for a in state(action[1]))
+            elif action[0] == "drop":
+                del snaps[action[1]]
+            else:  # "reverse"
+                i = action[1]
+                k0, k1 = blocks[i]
+                n = k1 - k0 + 1
+                uloc.data[1], uloc.data[0] = state(i)  # `u` itself is left as it was
+                # Devito row j of a local series is global row k0 + j - 1, i.e. sample k0 + j - 2.
+                rows = slice(k0 - 1, k1)
+                if extended:
+                    wav = np.zeros(blen)
+                    wav[:n] = np.asarray(source["wavelet"])[rows]
+                    src_fields = self._source_fields(blen, weights=source["weights"], wavelet=wav)
+                else:
+                    q = np.zeros((blen, np.asarray(source["q"]).shape[1]))
+                    q[:n] = np.asarray(source["q"])[rows]
+                    src_fields = self._source_fields(blen, src=source["src"], q=q)
+                self._apply(op_f, n, dt, nthreads, m=mf, u=uloc,
+                            rec=self._sparse("rec", rec, None, blen), **src_fields)
+                d = np.zeros((blen, data.shape[1]))
+                d[:n] = data[rows]
+                self._apply(op_a, n, dt, nthreads, m=mf, u=uloc, v=v, grad=grad,
+                            rec=self._sparse("rec", rec, d, blen))
         return self.unpad_model_adjoint(grad.data)
 
 
