@@ -1,5 +1,5 @@
-"""Shared helpers of the benchmark scripts: the S2 problem (../shared/BENCHMARKS.md), interleaved
-timing, peak RSS, subprocess isolation for memory, tables and JSON output.
+"""Shared helpers of the benchmark scripts: the S2 and S3 problems (../shared/BENCHMARKS.md),
+interleaved timing, peak RSS, subprocess isolation for memory, tables and JSON output.
 
 Importing this module sets OMP_NUM_THREADS=2 (unless already set) and quiets Devito; import it
 before jax / devito / jaxseis. Run benchmarks on a quiet machine.
@@ -62,6 +62,46 @@ def s2_arrays(quick: bool = False, tn: float | None = None):
     wavelet = np.asarray(js.ricker(time, 0.010, t_peak=100.0), dtype=np.float32)
     name = (f"S2-quick ({n}x{n}, nbl {nbl}, {tn:g} ms, nt {time.nt})" if quick
             else f"S2 ({n}x{n}, nbl {nbl}, {tn:g} ms, nt {time.nt})")
+    return dict(grid=grid, time=time, nbl=nbl, m_true=m_true, m0=m0, src=src, rec=rec,
+                wavelet=wavelet, name=name)
+
+
+def s3_arrays(quick: bool = False):
+    """The S3 problem (3D) as NumPy arrays (no operator): the same keys as `s2_arrays` (grid, time,
+    m_true, m0, src, rec, wavelet, nbl, name).
+
+    S3: 101 x 101 x 101 at 10 m, nbl 20, 0..600 ms; background vp = 1.5 + 1.5 z / 1000 km/s (z
+    depth, the last axis; 1.5 to 3.0 km/s); the true model subtracts a Gaussian anomaly of
+    0.3 km/s, sigma 150 m, at the centre (500, 500, 500) m (vp 1.95 instead of 2.25 there); m0 is
+    the background.
+    One source at (500, 500, 20); 101 x 101 = 10201 receivers on z = 0 every 10 m (receiver
+    i * n + j at (10 i, 10 j, 0)); Ricker f0 = 0.010 kHz peaking at 100 ms (as in S2).
+    dt: `jaxseis.critical_dt(grid, vmax, space_order=8)` rounded down to a multiple of 0.5 ms:
+    1.5095 -> 1.5 ms, nt 401 (stable for space order <= 8).
+    `quick`: the same layout on 41 x 41 x 41 (nbl 10, 300 ms, same vp(z) law, so vmax 2.1 km/s and
+    dt 2.156 -> 2.0 ms, nt 151; anomaly sigma scaled with the grid to 60 m at the centre).
+    """
+    import jaxseis as js
+
+    n, nbl, tn = (41, 10, 300.0) if quick else (101, 20, 600.0)
+    h = 10.0
+    L = (n - 1) * h
+    grid = js.Grid((n, n, n), (h, h, h))
+    x = np.arange(n) * h
+    X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
+    background = 1.5 + 1.5 * Z / 1000.0
+    c, sig = L / 2, 150.0 * L / 1000.0
+    anomaly = 0.3 * np.exp(-((X - c) ** 2 + (Y - c) ** 2 + (Z - c) ** 2) / (2 * sig**2))
+    m_true = (1.0 / (background - anomaly) ** 2).astype(np.float32)
+    m0 = (1.0 / background**2).astype(np.float32)
+    dt = float(np.floor(js.critical_dt(grid, float(background.max()), 8) / 0.5) * 0.5)
+    time = js.TimeAxis(0.0, tn, dt)
+    src = np.array([[c, c, 20.0]], dtype=np.float32)
+    rec = np.stack([X[:, :, 0].ravel(), Y[:, :, 0].ravel(), np.zeros(n * n)],
+                   axis=1).astype(np.float32)
+    wavelet = np.asarray(js.ricker(time, 0.010, t_peak=100.0), dtype=np.float32)
+    name = (f"S3{'-quick' if quick else ''} ({n}x{n}x{n}, nbl {nbl}, {tn:g} ms, dt {dt:g} ms, "
+            f"nt {time.nt})")
     return dict(grid=grid, time=time, nbl=nbl, m_true=m_true, m0=m0, src=src, rec=rec,
                 wavelet=wavelet, name=name)
 

@@ -1,4 +1,4 @@
-"""jaxseis against the same Devito operators called directly, on problem S2 (../shared/BENCHMARKS.md).
+"""jaxseis against the same Devito operators called directly, on S2 and S3 (shared/BENCHMARKS.md).
 
 Both sides use the *same* host `Solver` (jaxseis/devito/_solver.py), hence the same compiled Devito
 operators; what differs is everything around `Operator.apply`. The direct side is what a careful
@@ -14,13 +14,33 @@ alternated so that machine noise hits both alike):
 - value_and_grad of `0.5 ||forward(m) - d_obs||^2` (d_obs from the true model, m without the
   anomaly): `jax.jit(jax.value_and_grad(loss))` vs direct forward with a saved wavefield, residual
   and misfit in NumPy, and the adjoint gradient operator;
-- born: `jax.jit(op.born)` vs the Born operator applied to preallocated Functions.
+- born: `jax.jit(op.born)` vs the Born operator applied to preallocated Functions (m0 the model
+  without the anomaly, dm = m_true - m0).
 
 Each pair is checked to agree (max |a - b| / max |b| printed), so the comparison is of equal work.
 
-Run: `python benchmarks/bench_core.py` (S2, a few minutes), `--quick` (small grid, seconds),
-`--repeats N`, `--json PATH`, `--profile` (break the jaxseis forward and gradient into pieces).
-OMP_NUM_THREADS defaults to 2.
+Problems (`--problem`, arrays from `_common.s2_arrays` / `_common.s3_arrays`; space order 8):
+
+- s2 (default): 301 x 301 at 10 m, nbl 40, 0..1000 ms, dt 1.483 ms (nt 676); true model with a
+  Gaussian anomaly of -0.5 km/s (sigma 250 m) at the centre. `--quick`: 101 x 101, nbl 20, 400 ms.
+- s3: 101 x 101 x 101 at 10 m, nbl 20 (padded 141^3), vp = 1.5 + 1.5 z / 1000 km/s, one source at
+  (500, 500, 20), 101 x 101 receivers on z = 0 every 10 m, Ricker 0.010 kHz peaking at 100 ms,
+  0..600 ms with dt = 1.5 ms (`jaxseis.critical_dt` = 1.5095 ms for vmax 3 km/s, rounded down to a
+  multiple of 0.5 ms; nt 401). True model: the background minus a Gaussian anomaly of 0.3 km/s,
+  sigma 150 m, at the centre (500, 500, 500); background (m0) without it. `--quick`: 41^3, nbl 10,
+  300 ms, dt 2.0 ms (nt 151), the anomaly's sigma scaled to 60 m.
+
+Memory: the gradient keeps the full forward wavefield, `(nt + 2) * prod(padded + 2 * halo) * 4`
+bytes (S2: 391 MB; S3: 403 * 149^3 * 4 = 5.3 GB), and this script holds two of them (the direct
+side's buffer and the one in the jaxseis wavefield store): 9.9 GiB for S3, whose measured peak
+RSS is 12.7 GiB (building the 3D operators takes about 1 GB more on each side). The estimate is
+printed before anything is allocated, and the script stops if the two wavefields exceed
+MemAvailable (`--skip-memory-check` to run anyway).
+
+Run: `python benchmarks/bench_core.py` (S2, a few minutes), `--problem s3` (~10 minutes,
+~13 GB), `--quick` (small grid, seconds), `--repeats N`, `--json PATH` (default
+results/bench_core.json for s2, results/bench_core_s3.json for s3), `--profile` (break the
+jaxseis forward and gradient into pieces). OMP_NUM_THREADS defaults to 2.
 """
 
 from __future__ import annotations
@@ -50,12 +70,15 @@ import _common  # noqa: E402
 
 TARGETS = {"forward": 1.05, "value_and_grad": 1.10}
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "bench_core.json"
+DEFAULT_JSON_BY_PROBLEM = {"s2": DEFAULT_JSON,
+                           "s3": DEFAULT_JSON.with_name("bench_core_s3.json")}
 
 
 # ---------------------------------------------------------------------------------- problem
-def make_problem(quick: bool):
-    """S2, or with `quick` a 101 x 101 version of it (nbl 20, 400 ms) that runs in seconds."""
-    P = _common.s2_arrays(quick)
+def make_problem(quick: bool, problem: str = "s2"):
+    """S2 or S3; with `quick` a small version of it (S2: 101 x 101, nbl 20, 400 ms; S3: 41^3,
+    nbl 10, 300 ms) that runs in seconds."""
+    P = {"s2": _common.s2_arrays, "s3": _common.s3_arrays}[problem](quick)
     op = _common.jaxseis_op(P)
     return dict(op=op, m_true=P["m_true"], m0=P["m0"], dm=P["m_true"] - P["m0"], src=P["src"],
                 rec=P["rec"], wavelet=P["wavelet"], name=P["name"])
@@ -87,7 +110,7 @@ class Direct:
         self.v = TimeFunction(name="v", grid=g, time_order=2, space_order=so)
         self.grad = Function(name="grad", grid=g, space_order=so)
         self.usave = TimeFunction(name="u", grid=g, time_order=2, space_order=so, save=nt + 2)
-        self.usave.data_with_halo[:] = 0  # touch the 0.4 GB once, outside the timings
+        self.usave.data_with_halo[:] = 0  # touch it (S2 0.4 GB, S3 5.3 GB) once, outside timings
 
     def _apply(self, op, **fields):
         op.apply(time_m=1, time_M=self.nt, dt=self.s.dtype.type(self.dt), damp=self.s.damp,
@@ -138,6 +161,19 @@ def jaxseis_fns(op):
 # ---------------------------------------------------------------------------------- timing
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def memory_estimate(op):
+    """Bytes of the two full saved wavefields this script holds (direct side + jaxseis store), the
+    rest of the buffers being small next to them, and MemAvailable (None if unknown)."""
+    one = op.wavefield_bytes()
+    try:
+        with open("/proc/meminfo") as f:
+            avail = next(int(line.split()[1]) * 1024 for line in f
+                         if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        avail = None
+    return one, 2 * one, avail
 
 
 def rel_diff(a, b):
@@ -260,17 +296,35 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--quick", action="store_true", help="small grid (smoke test, seconds)")
-    p.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    p.add_argument("--problem", choices=["s2", "s3"], default="s2",
+                   help="S2 (2D, default) or S3 (3D, ~13 GB) of ../shared/BENCHMARKS.md")
+    p.add_argument("--json", type=Path, default=None,
+                   help="default results/bench_core.json (s2) or results/bench_core_s3.json (s3)")
+    p.add_argument("--skip-memory-check", action="store_true",
+                   help="run even if the saved wavefields exceed MemAvailable")
     p.add_argument("--profile", action="store_true", help="time the pieces of the jaxseis path")
     p.add_argument("--only", nargs="*", choices=["forward", "value_and_grad", "born"],
                    default=["forward", "value_and_grad", "born"])
     a = p.parse_args(argv)
+    if a.json is None:
+        a.json = DEFAULT_JSON_BY_PROBLEM[a.problem]
 
-    P = make_problem(a.quick)
+    P = make_problem(a.quick, a.problem)
     op = P["op"]
-    print(f"{P['name']}: padded {op.solver.padded_shape}, nt {op.time.nt}, space order "
+    load0 = _common.load_average()
+    print(f"{P['name']}: padded {op.solver.padded_shape}, nt {op.time.nt}, dt {op.time.dt:g} ms "
+          f"(critical {op.critical_dt(P['m_true']):.4f} ms), space order "
           f"{op.space_order}, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
-          f"{os.cpu_count()} cores, repeats {a.repeats}", flush=True)
+          f"{os.cpu_count()} cores, repeats {a.repeats}, load average {load0}", flush=True)
+    one, total, avail = memory_estimate(op)
+    halo = op.space_order // 2
+    dims = " x ".join(str(n + 2 * halo) for n in op.solver.padded_shape)
+    print(f"  memory estimate: one saved wavefield (nt + 2) * ({dims}) * 4 B = "
+          f"{one / 2**30:.2f} GiB; two held (direct + jaxseis store) = {total / 2**30:.2f} GiB; "
+          f"MemAvailable {'?' if avail is None else f'{avail / 2**30:.1f} GiB'}", flush=True)
+    if avail is not None and total > avail and not a.skip_memory_check:
+        sys.exit(f"bench_core: needs ~{total / 2**30:.1f} GiB for saved wavefields, only "
+                 f"{avail / 2**30:.1f} GiB available (--skip-memory-check to run anyway)")
 
     t_build, direct = timed(lambda: Direct(op, P["src"], P["rec"], P["wavelet"]))
     print(f"  build/compile of 4 Devito operators + buffers: {t_build:.1f} s", flush=True)
@@ -279,6 +333,10 @@ def main(argv=None):
     jw, jsrc, jrec = (jnp.asarray(P[k]) for k in ("wavelet", "src", "rec"))
     d_obs = direct.forward(P["m_true"])
     jd_obs = jnp.asarray(d_obs)
+    d_max = float(np.max(np.abs(d_obs)))
+    print(f"  d_obs: max |d| {d_max:.3e}, finite {bool(np.all(np.isfinite(d_obs)))}; misfit at m0 "
+          f"{0.5 * float(np.sum((direct.forward(P['m0']).astype(np.float64) - d_obs) ** 2)):.3e}",
+          flush=True)
 
     rows = []
     if "forward" in a.only:
@@ -313,13 +371,18 @@ def main(argv=None):
           f"{op.wavefield_bytes() / 2**20:.0f} MB each")
 
     prof = profile(P, fns, a.repeats) if a.profile else None
+    load1 = _common.load_average()
+    print(f"load average at start {load0}, at end {load1}")
 
     out = dict(
         benchmark="bench_core", problem=P["name"], quick=a.quick, repeats=a.repeats,
-        padded_shape=list(op.solver.padded_shape), nt=op.time.nt, space_order=op.space_order,
+        padded_shape=list(op.solver.padded_shape), nt=op.time.nt, dt_ms=op.time.dt,
+        space_order=op.space_order,
+        wavefield_bytes_estimate=dict(one=one, held=total, mem_available=avail),
         machine=dict(cores=os.cpu_count(), omp_num_threads=os.environ["OMP_NUM_THREADS"],
                      platform=platform.platform(), python=sys.version.split()[0],
-                     jax=jax.__version__, devito=devito.__version__, numpy=np.__version__),
+                     jax=jax.__version__, devito=devito.__version__, numpy=np.__version__,
+                     load_average_start=load0, load_average_end=load1),
         build_s=t_build, peak_rss_mb=peak_rss_mb(), results=rows, targets=TARGETS,
         store=dict(entries=len(store._entries), free=len(store._free),
                    wavefield_mb=op.wavefield_bytes() / 2**20),
