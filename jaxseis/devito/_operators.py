@@ -139,8 +139,12 @@ def build_adjoint(s: Symbols, srca: bool, ext: bool, grad: bool, cell_volume: fl
     if grad and sub:
         eqs += [Inc(s.grad, -sub * s.subsampled(sub) * v)]
     elif grad:
-        u = s.usave
-        eqs += [Inc(s.grad, -(u.forward - 2 * u + u.backward) * v)]
+        # Summation by parts of -sum_k (u[k+1] - 2u[k] + u[k-1]) v[k]: the same sum as
+        # -sum_k u[k] (v[k+1] - 2v[k] + v[k-1]) (the boundary terms vanish: u[0] = u[1] = 0 and
+        # v[nt] = v[nt + 1] = 0; over Checkpointed blocks the carried-over `v` makes the per-block
+        # sums add up to the same global sum). It reads one saved time level of `u` per step
+        # instead of three; the three levels of `v` are at hand in its circular buffer.
+        eqs += [Inc(s.grad, -s.usave * (v.forward - 2 * v + v.backward))]
     name = "Adjoint" + ("Src" if srca else "") + ("Ext" if ext else "") + ("Grad" if grad else "")
     name += f"Sub{sub}" if sub else ""
     return Operator(eqs, name=name, **OPERATOR_KWARGS)
