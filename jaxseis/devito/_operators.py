@@ -17,7 +17,9 @@ The adjoint is the exact transpose of that recursion, written for `w^n = D^{-T} 
 which is Devito's `damp * v.dt.T` adjoint (see examples/seismic/acoustic/operators.py). The source
 cotangent is `qbar^n = dt^2 P w^{n+1} / h^d` and the FWI gradient, the exact transpose of the Born
 source `-dm (u^{n+1} - 2u^n + u^{n-1}) / D`, is `-sum_n (u^{n+1} - 2u^n + u^{n-1}) w^{n+1}`: in
-Devito's indexing `-(u[k+1] - 2u[k] + u[k-1]) * v[k]` inside the reverse loop. Dot tests in float64
+Devito's indexing `-(u[k+1] - 2u[k] + u[k-1]) * v[k]` summed over the reverse loop, which the
+operator evaluates summed by parts as `-u[k] * (v[k+1] - 2v[k] + v[k-1])` (same sum, one saved
+level of `u` read per step). Dot tests in float64
 hold to ~1e-13 with these choices (tests/test_adjoint.py).
 """
 
