@@ -196,10 +196,19 @@ def timed(fn):
     return _time.perf_counter() - t0, out
 
 
-def interleaved(fns: dict, repeats: int, warmup: bool = True):
+GAP_S = 0.2
+
+
+def interleaved(fns: dict, repeats: int, warmup: bool = True, gap_s: float = GAP_S):
     """Time several callables alternately: one untimed warm-up each, then `repeats` rounds in which
     every callable runs once (the order rotates each round, so machine noise hits all alike).
-    Returns {name: {"median_s", "times_s", "out" (of the warm-up)}}."""
+    Returns {name: {"median_s", "times_s", "out" (of the warm-up)}}.
+
+    Every timed call starts after `gap_s` seconds of idle. Without it a call pays for the previous
+    configuration's left-over work: measured on S2, jaxseis value_and_grad takes 0.22 s right
+    after the pure-JAX AD baseline (XLA's threads are still busy, presumably releasing its ~1 GB
+    of buffers) and 0.18 s after a 0.1 s pause, while the pure-JAX time is the same either way
+    (0.75 s). The pause applies to every configuration alike."""
     names = list(fns)
     outs = {k: fns[k]() for k in names} if warmup else {k: None for k in names}
     times = {k: [] for k in names}
@@ -208,6 +217,8 @@ def interleaved(fns: dict, repeats: int, warmup: bool = True):
         if r % 2:
             order = order[::-1]
         for k in order:
+            if gap_s:
+                _time.sleep(gap_s)
             t, _ = timed(fns[k])
             times[k].append(t)
     return {k: dict(median_s=statistics.median(times[k]), times_s=times[k], out=outs[k])
