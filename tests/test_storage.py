@@ -100,6 +100,10 @@ def test_memory_estimates_and_refusal(monkeypatch):
 def test_bad_storage_arguments():
     with pytest.raises(ValueError, match="n_checkpoints"):
         js.Checkpointed(0)
+    with pytest.raises(ValueError, match="block_steps"):
+        js.Checkpointed(4, block_steps=-3)
+    with pytest.raises(ValueError, match="n_checkpoints"):
+        js.Checkpointed(2.5)
     with pytest.raises(ValueError, match="factor"):
         js.Subsampled(0)
     p = small_problem()
