@@ -68,22 +68,24 @@ def schedule(n_steps: int, n_snapshots: int) -> list[tuple]:
     if n_snapshots < 0:
         raise ValueError(f"n_snapshots must be >= 0, got {n_snapshots}")
     actions: list[tuple] = []
-
-    def reverse(lo: int, hi: int, free: int):
-        # State `lo` is available (current, stored or initial); reverse steps lo .. hi - 1.
+    # The recursion "advance m, store, reverse the right part with one checkpoint fewer, drop,
+    # reverse the left part" on an explicit stack (its depth grows with the checkpoints).
+    todo: list[tuple] = [("reverse", 0, n_steps, n_snapshots)]
+    while todo:
+        task = todo.pop()
+        if task[0] == "drop":
+            actions.append(task)
+            continue
+        _, lo, hi, free = task  # state `lo` is available (current, stored or initial)
         while hi - lo > 1 and free == 0:
             actions.append(("advance", lo, hi - 1))
             actions.append(("reverse", hi - 1))
             hi -= 1
         if hi - lo == 1:
             actions.append(("reverse", lo))
-            return
+            continue
         m = _split(hi - lo, free + 1)
         actions.append(("advance", lo, lo + m))
         actions.append(("store", lo + m))
-        reverse(lo + m, hi, free - 1)
-        actions.append(("drop", lo + m))
-        reverse(lo, lo + m, free)
-
-    reverse(0, n_steps, n_snapshots)
+        todo += [("reverse", lo, lo + m, free), ("drop", lo + m), ("reverse", lo + m, hi, free - 1)]
     return actions

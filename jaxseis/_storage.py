@@ -10,8 +10,10 @@ Strategy objects in the style of diffrax's adjoints: pick one by passing an inst
   it re-advances from checkpoints as the schedule says and reverses one block at a time (recompute
   the block into a one-block buffer, then run the adjoint over it). Gradients equal `FullStorage`'s
   to round-off. Memory: `2 n_checkpoints + block_steps + 2` grids per shot. Time: with `n`
-  checkpoints over `L` blocks each block is advanced at most `r` times, `r` the smallest with
-  `C(n + 1 + r, r) >= L`, plus once more inside its reversal. The default `n_checkpoints = ceil(sqrt(nt / 2))` (with blocks of about
+  checkpoints over `L` blocks, `r` the smallest with `C(n + 1 + r, r) >= L`, the schedule advances
+  each block at most `r` times (`r = 1` for the default), plus once more inside its reversal and,
+  when the first sweep (which runs on to the end of the record for the data) passed the first block
+  to reverse without storing its state, one re-advance from the last checkpoint before it. The default `n_checkpoints = ceil(sqrt(nt / 2))` (with blocks of about
   `nt / n_checkpoints` steps) is the least memory for which one recomputation suffices (time about
   1.5x `FullStorage`, memory about `2.8 sqrt(nt)` grids); fewer checkpoints cost more
   recomputation. Blocks are whole steps of Devito's 3-level buffer (multiples of 3) and at least

@@ -73,6 +73,14 @@ def test_each_step_recomputed_at_most_r_times():
     assert n_steps == 35 and max(counts) == r
 
 
+def test_many_checkpoints_and_steps():
+    # No recursion limit: thousands of blocks and checkpoints.
+    adv, peak, order = run(schedule(3000, 2500), 3000)
+    assert adv == n_advances(3000, 2501) and peak == 2500 and order == list(range(2999, -1, -1))
+    adv, peak, _ = run(schedule(2000, 3), 2000)
+    assert adv == n_advances(2000, 4) and peak == 3
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="n_steps"):
         schedule(0, 3)

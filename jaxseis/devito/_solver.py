@@ -491,7 +491,18 @@ class Solver:
         adv = {"m": mf, "u": self._buffer("u"), "rec": self._sparse("rec", rec, None, nt),
                **self._source_fields(nt, **source)}
         u = adv["u"]
-        snaps = dict(hist.snapshots)  # the schedule stores and drops: leave the history intact
+        # One-block series, allocated once and refilled per block.
+        if extended:
+            loc = {"wts": adv["wts"], "wav": self._wavelet_fn(np.zeros(blen), blen)}
+            series, full = loc["wav"], np.asarray(source["wavelet"]).reshape(nt, 1)
+        else:
+            loc = {"src": self._sparse("src", source["src"], None, blen)}
+            series, full = loc["src"], np.asarray(source["q"]).reshape(nt, -1)
+        rec_f = self._sparse("rec", rec, None, blen)
+        rec_a = self._sparse("rec", rec, None, blen)
+        # The schedule stores and drops checkpoints: it takes over the history's (a history is
+        # consumed by its gradient anyway), so a dropped state is freed, not kept alive by `hist`.
+        snaps = hist.snapshots
         data = np.asarray(data)
         current = None  # the block whose starting state `u` holds
 
@@ -535,7 +546,7 @@ class Solver:
             elif action[0] == "store":
                 snaps[action[1]] = tuple(np.array(a) for a in state(action[1]))
             elif action[0] == "drop":
-                del snaps[action[1]]
+                snaps.pop(action[1], None)
             else:  # "reverse"
                 i = action[1]
                 k0, k1 = blocks[i]
@@ -543,20 +554,12 @@ class Solver:
                 uloc.data[1], uloc.data[0] = state(i)  # `u` itself is left as it was
                 # Devito row j of a local series is global row k0 + j - 1, i.e. sample k0 + j - 2.
                 rows = slice(k0 - 1, k1)
-                if extended:
-                    wav = np.zeros(blen)
-                    wav[:n] = np.asarray(source["wavelet"])[rows]
-                    src_fields = self._source_fields(blen, weights=source["weights"], wavelet=wav)
-                else:
-                    q = np.zeros((blen, np.asarray(source["q"]).shape[1]))
-                    q[:n] = np.asarray(source["q"])[rows]
-                    src_fields = self._source_fields(blen, src=source["src"], q=q)
-                self._apply(op_f, n, dt, nthreads, m=mf, u=uloc,
-                            rec=self._sparse("rec", rec, None, blen), **src_fields)
-                d = np.zeros((blen, data.shape[1]))
-                d[:n] = data[rows]
-                self._apply(op_a, n, dt, nthreads, m=mf, u=uloc, v=v, grad=grad,
-                            rec=self._sparse("rec", rec, d, blen))
+                series.data[:] = 0
+                series.data[1:n + 1] = full[rows].reshape(series.data[1:n + 1].shape)
+                self._apply(op_f, n, dt, nthreads, m=mf, u=uloc, rec=rec_f, **loc)
+                rec_a.data[:] = 0
+                rec_a.data[1:n + 1] = data[rows]
+                self._apply(op_a, n, dt, nthreads, m=mf, u=uloc, v=v, grad=grad, rec=rec_a)
         return self.unpad_model_adjoint(grad.data)
 
 
