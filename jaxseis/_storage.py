@@ -6,19 +6,21 @@ Strategy objects in the style of diffrax's adjoints: pick one by passing an inst
   gradient costs two PDE solves. Memory: `(nt + 2)` padded grids per shot.
 - `Checkpointed(n_checkpoints=None, block_steps=None)`: Revolve (binomial) checkpointing over blocks
   of time steps. The forward keeps the two time levels at the start of at most `n_checkpoints`
-  blocks; the backward pass follows Griewank & Walther's optimal schedule (`jaxseis._revolve`):
-  it re-advances from checkpoints as the schedule says and reverses one block at a time (recompute
-  the block into a one-block buffer, then run the adjoint over it). Gradients equal `FullStorage`'s
-  to round-off. Memory: `2 n_checkpoints + block_steps + 2` grids per shot. Time: with `n`
-  checkpoints over `L` blocks, `r` the smallest with `C(n + 1 + r, r) >= L`, the schedule advances
-  each block at most `r` times (`r = 1` for the default), plus once more inside its reversal and,
-  when the first sweep (which runs on to the end of the record for the data) passed the first block
-  to reverse without storing its state, one re-advance from the last checkpoint before it. The default `n_checkpoints = ceil(sqrt(nt / 2))` (with blocks of about
-  `nt / n_checkpoints` steps) is the least memory for which one recomputation suffices (time about
-  1.5x `FullStorage`, memory about `2.8 sqrt(nt)` grids); fewer checkpoints cost more
-  recomputation. Blocks are whole steps of Devito's 3-level buffer (multiples of 3) and at least
-  `MIN_BLOCK_STEPS` long unless given, since each block costs two Devito calls (~1.6 ms of
-  overhead each, measured on S2: about 20 time steps of work).
+  blocks; the backward pass follows Griewank & Walther's optimal schedule (`jaxseis._revolve`): it
+  re-advances from checkpoints as the schedule says and reverses one block at a time (recompute the
+  block into a one-block buffer, then run the adjoint over it). Gradients equal `FullStorage`'s to
+  round-off. Memory: `2 n_checkpoints + block_steps + 2` grids per shot.
+  Time: with `n` checkpoints over `L` blocks and `r` the smallest integer with
+  `C(n + 1 + r, r) >= L`, the schedule advances each block at most `r` times (`r = 1` for the
+  default), plus once inside its reversal; and when the first sweep (which runs on to the end of
+  the record for the data) passed the first block to reverse without storing its state, the
+  backward re-advances to it once from the last checkpoint before it.
+  The default `n_checkpoints = ceil(sqrt(nt / 2))`, with blocks of about `nt / n_checkpoints`
+  steps, is the least memory for which one recomputation suffices (memory about `2.8 sqrt(nt)`
+  grids; time 1.5x to 1.8x `FullStorage`'s, measured in benchmarks/bench_memory.py); fewer
+  checkpoints cost more recomputation. Blocks are multiples of 3 steps (Devito's 3-level buffers
+  line up) and at least `MIN_BLOCK_STEPS` long unless given, since each block costs two Devito
+  calls (~1.6 ms of overhead each, measured on S2: about 20 time steps of work).
 - `Subsampled(factor)`: keeps the second time difference of the forward wavefield every `factor`-th
   step and evaluates the imaging condition only there (each sample weighted by `factor`): memory
   `nt / factor` grids, two solves. Accuracy: the imaging sum is a rectangle-rule quadrature of the
