@@ -10,10 +10,11 @@ reversing `L` steps costs
 
     t(L, c) = r L - beta(c + 1, r - 1)
 
-advances (`r` is how often a step is recomputed at most), besides the one recomputation of each step
-inside its own reversal. The schedule is generated recursively: advance `m` steps, checkpoint, reverse
-the right part with one checkpoint fewer, then the left part; any `m` in Revolve's optimal range keeps
-`t` minimal (tests/test_revolve.py checks every schedule against a brute-force dynamic programme).
+advances (`r` is how often a step is recomputed at most), besides the one recomputation of each
+step inside its own reversal. The schedule is generated recursively: advance `m` steps,
+checkpoint, reverse the right part with one checkpoint fewer, then the left part; any `m` in
+Revolve's optimal range keeps `t` minimal (tests/test_revolve.py checks every schedule against a
+brute-force dynamic programme).
 
 No Devito or JAX here: a schedule is a list of actions for `jaxseis.devito._solver` to run.
 
@@ -61,8 +62,8 @@ def _split(n_steps: int, c: int) -> int:
 
 
 def schedule(n_steps: int, n_snapshots: int) -> list[tuple]:
-    """The optimal action list reversing `n_steps` steps with `n_snapshots` stored states (besides the
-    initial one). At most `n_snapshots` checkpoints are stored at any time."""
+    """The optimal action list reversing `n_steps` steps with `n_snapshots` stored states (besides
+    the initial one). At most `n_snapshots` checkpoints are stored at any time."""
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
     if n_snapshots < 0:
