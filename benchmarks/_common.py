@@ -229,6 +229,17 @@ def interleaved(fns: dict, repeats: int, warmup: bool = True, gap_s: float = GAP
 RESULT_TAG = "@@RESULT@@ "
 
 
+def run_and_emit(name: str, fn, repeats: int, **extra):
+    """In a memory child: time `fn` (warm-up + `repeats`), then emit its peak RSS (VmHWM), the
+    increment over the RSS just before the first call, and the median time (plus `extra`)."""
+    rss0, peak0 = current_rss_mb(), peak_rss_mb()
+    r = interleaved({name: fn}, repeats)
+    peak = peak_rss_mb()
+    emit_child_result(dict(config=name, rss_before_mb=rss0, peak_before_mb=peak0,
+                           peak_rss_mb=peak, increment_mb=peak - rss0,
+                           median_s=r[name]["median_s"], ru_maxrss_mb=ru_maxrss_mb(), **extra))
+
+
 def emit_child_result(payload: dict):
     """A child process's last stdout line: a tagged JSON payload for `run_child`."""
     print(RESULT_TAG + json.dumps(payload), flush=True)

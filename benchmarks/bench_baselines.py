@@ -114,14 +114,7 @@ def problem(quick):
 def child(name, quick, repeats):
     """Fresh process: run one configuration (warm-up + `repeats`), report peak RSS."""
     P = problem(quick)
-    fn = build(P, name)
-    rss0 = C.current_rss_mb()
-    peak0 = C.peak_rss_mb()
-    r = C.interleaved({name: fn}, repeats)
-    peak = C.peak_rss_mb()
-    C.emit_child_result(dict(config=name, rss_before_mb=rss0, peak_before_mb=peak0, peak_rss_mb=peak,
-                             increment_mb=peak - rss0, median_s=r[name]["median_s"],
-                             ru_maxrss_mb=C.ru_maxrss_mb()))
+    C.run_and_emit(name, build(P, name), repeats)
 
 
 # ---------------------------------------------------------------------------------- main

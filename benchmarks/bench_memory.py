@@ -53,14 +53,7 @@ def build(P, config):
 
 
 def child(config, quick, repeats):
-    P = problem(quick)
-    fn = build(P, config)
-    rss0 = C.current_rss_mb()
-    r = C.interleaved({config: fn}, repeats)
-    peak = C.peak_rss_mb()
-    C.emit_child_result(dict(config=config, rss_before_mb=rss0, peak_rss_mb=peak,
-                             increment_mb=peak - rss0, median_s=r[config]["median_s"],
-                             ru_maxrss_mb=C.ru_maxrss_mb()))
+    C.run_and_emit(config, build(problem(quick), config), repeats)
 
 
 def main(argv=None):

@@ -196,13 +196,7 @@ def child(name, arrays, repeats, courant):
         A = {k: f[k] for k in ARRAY_KEYS}
     dw = DeepwaveS2(A, courant=courant)
     fn = dw.callables()[name]  # computes d_obs first, as the jaxseis children have theirs
-    rss0 = C.current_rss_mb()
-    peak0 = C.peak_rss_mb()
-    r = C.interleaved({name: fn}, repeats)
-    peak = C.peak_rss_mb()
-    C.emit_child_result(dict(config=name, rss_before_mb=rss0, peak_before_mb=peak0, peak_rss_mb=peak,
-                             increment_mb=peak - rss0, median_s=r[name]["median_s"],
-                             ru_maxrss_mb=C.ru_maxrss_mb(), step_ratio=dw.step_ratio))
+    C.run_and_emit(name, fn, repeats, step_ratio=dw.step_ratio)
 
 
 def main(argv=None):
