@@ -40,6 +40,20 @@ def problem_fs():
     return small_problem(free_surface=True)
 
 
+@pytest.fixture(scope="session")
+def problem64():
+    """float64, absorbing on all sides (build inside 64-bit mode; use with `x64`)."""
+    with jax.enable_x64(True):
+        return small_problem(dtype=jnp.float64)
+
+
+@pytest.fixture(scope="session")
+def problem64_fs():
+    """float64 with a free surface on top."""
+    with jax.enable_x64(True):
+        return small_problem(dtype=jnp.float64, free_surface=True)
+
+
 @pytest.fixture
 def x64():
     """Run the test with 64-bit JAX arrays (for float64 dot tests)."""

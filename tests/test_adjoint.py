@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import small_problem
 
 from jaxseis.testing import dot_test
 
@@ -47,18 +46,6 @@ def bandlimited_wavelets(rng, wavelet, nsrc):
 
 
 # ------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def problem64():
-    with jax.enable_x64(True):
-        return small_problem(dtype=jnp.float64)
-
-
-@pytest.fixture(scope="module")
-def problem64_fs():
-    with jax.enable_x64(True):
-        return small_problem(dtype=jnp.float64, free_surface=True)
-
-
 @pytest.fixture(params=[("float32", False), ("float32", True), ("float64", False),
                         ("float64", True)],
                 ids=["f32", "f32-fs", "f64", "f64-fs"])

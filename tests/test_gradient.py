@@ -30,7 +30,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import small_problem
 
 from jaxseis.testing import taylor_test
 
@@ -92,19 +91,7 @@ def check_rates(res):
 
 
 # ------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def problem64():
-    with jax.enable_x64(True):
-        return small_problem(dtype=jnp.float64)
-
-
-@pytest.fixture(scope="module")
-def problem64_fs():
-    with jax.enable_x64(True):
-        return small_problem(dtype=jnp.float64, free_surface=True)
-
-
-def _true_model(p, m0, dm, anomaly, a):
+# ------------------------------------------------------------------------------------ helpers
     """The model of the observed data: `m0 - a * dm`, plus the problem's Gaussian anomaly."""
     return (p["m"] if anomaly else m0) - a * dm
 
