@@ -90,8 +90,8 @@ def check_rates(res):
     assert res.second_order[-1] < 0.1 * res.first_order[-1], res
 
 
-# ------------------------------------------------------------------------------------ fixtures
 # ------------------------------------------------------------------------------------ helpers
+def _true_model(p, m0, dm, anomaly, a):
     """The model of the observed data: `m0 - a * dm`, plus the problem's Gaussian anomaly."""
     return (p["m"] if anomaly else m0) - a * dm
 
