@@ -1,7 +1,7 @@
 """jaxseis: differentiable wave physics for JAX, with Devito-generated finite-difference solvers.
 
-Units: metres, milliseconds, km/s, kHz. The model is squared slowness `m = 1/vp**2` (s^2/km^2); the
-last axis is depth; float32 by default.
+Units: metres, milliseconds, km/s, kHz, g/cm^3, radians; squared slowness `m = 1/vp**2` in s^2/km^2;
+the last axis is depth; float32 by default. Each physics is a class in `jaxseis/physics/<name>/`.
 """
 
 import importlib.metadata as _md
@@ -11,7 +11,8 @@ import os as _os
 if "DEVITO_LOGGING" not in _os.environ:
     _os.environ["DEVITO_LOGGING"] = "WARNING"
 
-from ._acoustic import Acoustic as Acoustic
+from .physics.acoustic import Acoustic as Acoustic
+from .physics.variable_density import VariableDensityAcoustic as VariableDensityAcoustic
 from ._errors import (
     DispersionWarning as DispersionWarning,
     InsufficientMemory as InsufficientMemory,

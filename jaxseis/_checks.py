@@ -1,8 +1,8 @@
 """Value checks on concrete (NumPy) inputs, shared by eager calls and host callbacks.
 
-Shape checks happen at trace time in `_acoustic.py`; these need values: a finite positive model,
-the CFL limit for its maximum velocity, positions inside the physical domain, and the dispersion
-warning. Each raises a `ValueError` subclass whose message opens with the reason and names the argument.
+Shape checks happen at trace time in `_operator.py`; these need values: every model parameter
+finite and in its valid range (`Parameter`), the physics' own constraints, the stability limit for
+the model's fastest speed, positions inside the physical domain, and the dispersion warning. Each raises a `ValueError` subclass whose message opens with the reason and names the argument.
 """
 
 from __future__ import annotations
@@ -12,28 +12,48 @@ import warnings
 import numpy as np
 
 from ._errors import DispersionWarning, InvalidArgument, UnstableTimeStep
-from ._geometry import critical_dt
 
 _warned: set = set()
 
 
-def check_model(op, m, name="m"):
-    """`m` (s^2/km^2) finite and positive; `op.time.dt` stable for its maximum velocity."""
-    m = np.asarray(m)
-    if not np.all(np.isfinite(m)):
-        bad = int(np.size(m) - np.count_nonzero(np.isfinite(m)))
-        raise InvalidArgument(f"`{name}` must be finite: it has {bad} NaN or infinite values.")
-    mmin = float(m.min())
-    if mmin <= 0:
-        raise InvalidArgument(
-            f"`{name}` (squared slowness, s^2/km^2) must be positive everywhere, got minimum {mmin:g}.")
-    vmax = 1.0 / np.sqrt(mmin)
-    dtc = critical_dt(op.grid, vmax, op.space_order)
+def stable_dt_message(op, label, vmax, dtc):
+    """The text of an unstable-dt error."""
+    return (f"`dt` = {op.time.dt:g} ms is above the stability limit for `{label}`: the "
+            f"{op.speed_name} {vmax:.4g} km/s allows dt <= {dtc:.6g} ms (critical_dt with "
+            f"space_order={op.space_order}). Use a smaller TimeAxis dt, or a model with a lower "
+            f"{op.speed_name}.")
+
+
+def check_model(op, model: dict, label: str):
+    """Every parameter of `model` (a NumPy dict) finite and in its valid range, the physics'
+    cross-parameter constraints, and `op.time.dt` stable for the model's fastest speed.
+
+    `label` is the model argument's name (`m`/`m0` for Acoustic, `model`/`model0` otherwise)."""
+    for p in op.parameters:
+        x = np.asarray(model[p.name])
+        name, where = (label, "") if op.single_array else (p.name, f" (in `{label}`)")
+        nonfinite = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        if nonfinite:
+            raise InvalidArgument(
+                f"`{name}`{where} must be finite: it has {nonfinite} NaN or infinite values.")
+        bad = p.outside(x, np)
+        if np.any(bad):
+            vals = x[bad]
+            lo_side = p.lower is not None and bool(np.any(
+                vals <= p.lower if p.lower_open else vals < p.lower))
+            worst = float(vals.min() if lo_side else vals.max())
+            if p.lower == 0 and p.lower_open and p.upper is None:
+                want = "positive everywhere"
+            else:
+                want = f"{p.valid_range} everywhere"
+            raise InvalidArgument(
+                f"`{name}`{where} ({p.meaning}, {p.unit}) must be {want}: {int(bad.sum())} of "
+                f"{bad.size} cells are not, got {'minimum' if lo_side else 'maximum'} {worst:g}.")
+    op.constraints(model, label)
+    vmax = float(op.max_speed(model))
+    dtc = op.critical_dt(model)
     if op.time.dt > dtc:
-        raise UnstableTimeStep(
-            f"`dt` = {op.time.dt:g} ms is above the stability limit for `{name}`: the maximum velocity "
-            f"{vmax:.4g} km/s allows dt <= {dtc:.6g} ms (critical_dt with space_order="
-            f"{op.space_order}). Use a smaller TimeAxis dt, or a model with lower maximum velocity.")
+        raise UnstableTimeStep(stable_dt_message(op, label, vmax, dtc))
 
 
 def check_positions(op, x, name):
@@ -65,13 +85,14 @@ def peak_frequency(wavelet, dt):
     return float(np.fft.rfftfreq(w.shape[0], d=dt)[int(np.argmax(spec))])
 
 
-def warn_dispersion(op, m, wavelet):
+def warn_dispersion(op, model, wavelet):
     """Warn (once per configuration) below about 4 grid points per minimum wavelength at the peak
-    frequency of `wavelet`."""
+    frequency of `wavelet` (physics without a `min_speed` are not checked)."""
     f = peak_frequency(wavelet, op.time.dt)
-    if f <= 0:
+    vmin = op.min_speed(model)
+    if f <= 0 or vmin is None:
         return
-    vmin = 1.0 / np.sqrt(float(np.max(m)))
+    vmin = float(vmin)
     ppw = vmin / f / max(op.grid.spacing)
     key = (op, round(ppw, 1))
     if ppw < 4 and key not in _warned:

@@ -4,7 +4,9 @@ A batched (vmapped) operator call reaches the host as *one* callback with every 
 `_bridge.py`); the host task validates them all and then calls `run(fn, items)`, which hands the shots
 to the selected executor. `fn(item, nthreads=None)` solves one shot (`item` is a tuple of NumPy arrays,
 `nthreads` the OpenMP threads of that solve) and is a module-level function of picklable arguments
-(`devito/_tasks.py`), so an executor may run it in this process or ship it to another one.
+(`devito/_tasks.py`), so an executor may run it in this process or ship it to another one. A task
+tells the executor what it needs to know about itself (`uses_wavefield`); the executor never
+imports the tasks.
 
 Executors (anything with a `run(fn, items) -> list` method is one):
 
@@ -55,16 +57,9 @@ AUTO_THREADS = True
 
 
 def _uses_wavefield(fn) -> bool:
-    """Whether a per-shot task saves a forward wavefield or images with one (gradient solves)."""
-    from .devito import _tasks
-
-    if not isinstance(fn, ft.partial):
-        return False
-    if fn.func is _tasks.forward_one:
-        return bool(fn.args[2])  # (op, kind, save, born)
-    if fn.func is _tasks.sweep_one:
-        return "grad" in fn.args[2]  # (op, kind, outs)
-    return False
+    """Whether a per-shot task saves a forward wavefield or images with one (gradient solves):
+    the task says so itself (`uses_wavefield`, see `jaxseis/devito/_tasks.py`)."""
+    return bool(getattr(fn, "uses_wavefield", False))
 
 
 class ClusterUnavailable(JaxseisError, ConnectionError):
@@ -114,7 +109,8 @@ def _pool(workers):
 
 
 def _warm_key(fn):
-    """What identifies the compiled operator `fn` runs (its partial's arguments), if hashable."""
+    """What identifies the compiled operator `fn` runs (the task itself, or a partial's
+    arguments), if hashable."""
     if isinstance(fn, ft.partial):
         key = (fn.func, fn.args, tuple(sorted(fn.keywords.items())))
     else:
@@ -283,7 +279,7 @@ class DaskExecutor:
             return []
         self.check()
         task = ft.partial(_dask_task, fn, self.nthreads)
-        name = getattr(getattr(fn, "func", fn), "__name__", "shot")
+        name = getattr(getattr(fn, "func", fn), "__name__", type(fn).__name__)
         batch = uuid.uuid4().hex[:8]
         futures = []
         for i, item in enumerate(items):

@@ -1,4 +1,4 @@
-"""How the forward wavefield reaches the gradient: `Acoustic(..., storage=...)`.
+"""How the forward wavefield reaches the gradient: `Acoustic(..., storage=...)` (any physics).
 
 Strategy objects in the style of diffrax's adjoints: pick one by passing an instance.
 
@@ -37,15 +37,35 @@ from dataclasses import dataclass
 from . import _revolve
 from ._errors import InvalidArgument
 
-__all__ = ["FullStorage", "Checkpointed", "Subsampled"]
+__all__ = ["FullStorage", "Checkpointed", "Subsampled", "Layout"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a physics' state looks like to a storage strategy (counts of padded grids):
+
+    - `saved`: fields a full history keeps every time level of (one for acoustic `u`);
+    - `levels`: time levels a checkpoint keeps to restart (two for one second-order field);
+    - `sub`: fields `Subsampled` keeps every `factor`-th step;
+    - `multiple`: checkpoint blocks are multiples of this many steps (the circular buffers of the
+      state and adjoint fields line up: 3 for second-order fields, 2 for first-order ones).
+    """
+
+    saved: int = 1
+    levels: int = 2
+    sub: int = 1
+    multiple: int = 3
+
+
+ACOUSTIC = Layout()
 
 
 @dataclass(frozen=True)
 class FullStorage:
     """Keep the whole forward wavefield (two PDE solves per gradient)."""
 
-    def n_fields(self, nt: int) -> int:
-        return nt + 2
+    def n_fields(self, nt: int, layout: Layout = ACOUSTIC) -> int:
+        return layout.saved * (nt + 2)
 
 
 MIN_BLOCK_STEPS = 24
@@ -70,31 +90,32 @@ class Checkpointed:
         """The checkpoint budget for `nt` time steps."""
         return self.n_checkpoints or math.ceil(math.sqrt(nt / 2))
 
-    def block_length(self, nt: int) -> int:
+    def block_length(self, nt: int, multiple: int = 3) -> int:
         if self.block_steps is not None:
             b = self.block_steps
         else:
             s = self.snapshots(nt)
             b = max(MIN_BLOCK_STEPS, min(2 * s, math.ceil(nt / (s + 1))))
-        return min(3 * math.ceil(b / 3), 3 * math.ceil(nt / 3))
+        return min(multiple * math.ceil(b / multiple), multiple * math.ceil(nt / multiple))
 
-    def segments(self, nt: int) -> list[tuple[int, int]]:
+    def segments(self, nt: int, multiple: int = 3) -> list[tuple[int, int]]:
         """Devito time-iteration ranges `(k0, k1)` (1-based, inclusive) of the blocks. Their lengths
-        are multiples of 3 so that every block starts on the same slot of Devito's 3-level
-        circular time buffer."""
-        length = self.block_length(nt)
+        are multiples of `multiple` (3 for second-order fields) so that every block starts on the
+        same slot of Devito's circular time buffers."""
+        length = self.block_length(nt, multiple)
         return [(k0, min(k0 + length - 1, nt)) for k0 in range(1, nt + 1, length)]
 
-    def schedule(self, nt: int) -> list[tuple]:
+    def schedule(self, nt: int, multiple: int = 3) -> list[tuple]:
         """The Revolve action list over the blocks (see `jaxseis._revolve.schedule`)."""
-        return _revolve.schedule(len(self.segments(nt)), self.snapshots(nt))
+        return _revolve.schedule(len(self.segments(nt, multiple)), self.snapshots(nt))
 
-    def n_stored(self, nt: int) -> int:
+    def n_stored(self, nt: int, multiple: int = 3) -> int:
         """Checkpoints actually held at the peak (at most `n_checkpoints`, at most blocks - 1)."""
-        return min(self.snapshots(nt), len(self.segments(nt)) - 1)
+        return min(self.snapshots(nt), len(self.segments(nt, multiple)) - 1)
 
-    def n_fields(self, nt: int) -> int:
-        return 2 * self.n_stored(nt) + self.block_length(nt) + 2
+    def n_fields(self, nt: int, layout: Layout = ACOUSTIC) -> int:
+        return (layout.levels * self.n_stored(nt, layout.multiple)
+                + layout.saved * (self.block_length(nt, layout.multiple) + 2))
 
 
 @dataclass(frozen=True)
@@ -107,5 +128,5 @@ class Subsampled:
         if not isinstance(self.factor, int) or self.factor < 1:
             raise InvalidArgument(f"`factor` must be a positive integer, got {self.factor!r}.")
 
-    def n_fields(self, nt: int) -> int:
-        return nt // self.factor + 2
+    def n_fields(self, nt: int, layout: Layout = ACOUSTIC) -> int:
+        return layout.sub * (nt // self.factor + 2)

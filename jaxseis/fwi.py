@@ -32,7 +32,7 @@ import numpy as np
 import optax
 
 from . import models
-from ._acoustic import Acoustic
+from .physics.acoustic import Acoustic
 from ._errors import InvalidArgument
 from ._geometry import Grid, TimeAxis, critical_dt
 from .nn import Forward

@@ -8,8 +8,11 @@
 | `ExtendedSourceForward(op, wavelet, rec)` | wavelet, rec | `layer(weights, m)` | data |
 | `ExtendedSourceAdjoint(op, wavelet, rec)` | wavelet, rec | `layer(data, m)` | weights |
 
-Units are those of `jaxseis.Acoustic`: positions in metres, time in ms, `m = 1/vp**2` in s^2/km^2.
-Data are `(nt, nrec)` per shot; with a shot axis on `src` they are `(nshots, nt, nrec)`.
+The layers work for every physics (`jaxseis.Acoustic`, `jaxseis.VariableDensityAcoustic`, ...): the
+model (`m`, `m0`, `dm`, the image) is what the operator takes, a bare array for `Acoustic` and a
+dict over the physics' parameters otherwise. Units are those of the operators: positions in
+metres, time in ms, `m = 1/vp**2` in s^2/km^2, density in g/cm^3. Data are `(nt, nrec)` per shot;
+with a shot axis on `src` they are `(nshots, nt, nrec)`.
 
 **What is trainable.** The operator, the acquisition geometry, the wavelet and the background model
 are *constants* of a layer: they are stored as static fields (NumPy copies behind a hashable
@@ -31,8 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._acoustic import Acoustic
-from ._errors import InvalidShape
+from ._errors import InvalidArgument, InvalidShape, InvalidType
+from ._operator import WaveOperator
 
 __all__ = ["Forward", "Born", "BornAdjoint", "ExtendedSourceForward", "ExtendedSourceAdjoint"]
 
@@ -74,26 +77,81 @@ class _Constant:
         return jnp.asarray(self.value)
 
 
+class _ModelConstant:
+    """A model-shaped constant (array, or dict of arrays for multi-parameter physics), hashable."""
+
+    __slots__ = ("items", "is_dict")
+
+    def __init__(self, items, is_dict):
+        self.items = tuple(items)  # ((name, _Constant), ...)
+        self.is_dict = is_dict
+
+    def __hash__(self):
+        return hash(self.items)
+
+    def __eq__(self, other):
+        return isinstance(other, _ModelConstant) and self.items == other.items
+
+    def __repr__(self):
+        if not self.is_dict:
+            return repr(self.items[0][1])
+        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in self.items) + "}"
+
+    @property
+    def value(self):
+        if not self.is_dict:
+            return self.items[0][1].value
+        return {k: v.value for k, v in self.items}
+
+    def jax(self):
+        if not self.is_dict:
+            return self.items[0][1].jax()
+        return {k: v.jax() for k, v in self.items}
+
+
 def _concrete(x, name):
     if isinstance(x, jax.core.Tracer):
-        raise TypeError(
+        raise InvalidType(
             f"`{name}` must be a concrete array: layer constants are static (build the layer "
-            f"outside jit). To use a traced `{name}`, call the Acoustic operator method directly.")
+            f"outside jit). To use a traced `{name}`, call the operator method directly.")
     return np.asarray(x)
 
 
 def _constant(x, name, dtype):
     arr = _concrete(x, name)
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"`{name}` must be a real array, got dtype {arr.dtype}.")
+        raise InvalidType(f"`{name}` must be a real array, got dtype {arr.dtype}.")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` must be finite: it contains NaN or infinite values.")
+        raise InvalidArgument(f"`{name}` must be finite: it contains NaN or infinite values.")
     return _Constant(arr.astype(dtype))
 
 
+def _model_constant(op, x, name):
+    """A model argument (array or dict, as the operator takes it) as a static constant."""
+    if op.single_array:
+        if isinstance(x, dict):
+            raise InvalidType(f"`{name}` of {type(op).__name__} is an array, not a dict.")
+        if np.shape(_concrete(x, name)) != tuple(op.grid.shape):
+            raise InvalidShape(f"`{name}` must have the grid shape {_shape(op.grid.shape)}, got "
+                               f"{_shape(np.shape(x))}.")
+        return _ModelConstant([(op.names[0], _constant(x, name, op.dtype))], False)
+    if not isinstance(x, dict) or set(x) != set(op.names):
+        raise InvalidArgument(
+            f"`{name}` must be a dict with exactly the keys {', '.join(map(repr, op.names))} of "
+            f"{type(op).__name__}, got {sorted(x) if isinstance(x, dict) else type(x).__name__}.")
+    items = []
+    for k in op.names:
+        if np.shape(_concrete(x[k], f"{name}[{k!r}]")) != tuple(op.grid.shape):
+            raise InvalidShape(f"`{name}[{k!r}]` must have the grid shape "
+                               f"{_shape(op.grid.shape)}, got {_shape(np.shape(x[k]))}.")
+        items.append((k, _constant(x[k], f"{name}[{k!r}]", op.dtype)))
+    return _ModelConstant(items, True)
+
+
 def _check_op(op):
-    if not isinstance(op, Acoustic):
-        raise TypeError(f"`op` must be a jaxseis.Acoustic, got {type(op).__name__}.")
+    if not isinstance(op, WaveOperator):
+        raise InvalidType(f"`op` must be a jaxseis physics operator such as jaxseis.Acoustic, got "
+                          f"{type(op).__name__}.")
 
 
 def _shape(x):
@@ -150,6 +208,13 @@ class _Acquisition:
 
 
 def _check_model(op, x, name):
+    """A model-shaped call argument: the grid shape (per parameter for dict models)."""
+    if not op.single_array and name != "weights":
+        if not isinstance(x, dict) or set(x) != set(op.names):
+            raise InvalidArgument(
+                f"`{name}` must be a dict with exactly the keys {', '.join(map(repr, op.names))} "
+                f"of {type(op).__name__}.")
+        return {k: _check_model(_Plain(op), x[k], f"{name}[{k!r}]") for k in op.names}
     x = jnp.asarray(x)
     if tuple(x.shape) != tuple(op.grid.shape):
         raise InvalidShape(
@@ -158,11 +223,20 @@ def _check_model(op, x, name):
     return x
 
 
+class _Plain:
+    """An operator's view for one array of the grid shape."""
+
+    single_array = True
+
+    def __init__(self, op):
+        self.grid = op.grid
+
+
 def _check_data(layer, data):
     data = jnp.asarray(data)
     nrec = layer._rec.value.shape[-2]
-    want = (layer.op.time.nt, nrec) if layer.nshots is None else (layer.nshots, layer.op.time.nt,
-                                                                    nrec)
+    core = layer.op.data_shape(nrec)
+    want = core if layer.nshots is None else (layer.nshots,) + core
     if tuple(data.shape) != want:
         raise InvalidShape(f"`data` must have shape {_shape(want)}"
                            + (" (nshots, nt, nrec)" if layer.nshots is not None else " (nt, nrec)")
@@ -178,7 +252,7 @@ def _describe(layer, **extra):
 class _PointLayer(eqx.Module):
     """Base of the point-source layers (geometry and wavelet as static constants)."""
 
-    op: Acoustic = eqx.field(static=True)
+    op: WaveOperator = eqx.field(static=True)
     _wavelet: _Constant = eqx.field(static=True)
     _src: _Constant = eqx.field(static=True)
     _rec: _Constant = eqx.field(static=True)
@@ -202,7 +276,7 @@ class _PointLayer(eqx.Module):
     @property
     def data_shape(self) -> tuple[int, ...]:
         """Shape of the data this layer produces or consumes."""
-        core = (self.op.time.nt, self._rec.value.shape[-2])
+        core = self.op.data_shape(self._rec.value.shape[-2])
         return core if self.nshots is None else (self.nshots,) + core
 
 
@@ -211,7 +285,7 @@ class Forward(_PointLayer):
 
     **Arguments:**
 
-    - `op`: the `jaxseis.Acoustic` operator (static).
+    - `op`: the operator of any physics, e.g. `jaxseis.Acoustic` (static).
     - `wavelet`: source time function, `(nt,)` (every source point) or `(nt, nsrc)`; with a shot
       axis on `src` also `(nshots, nt)` or `(nshots, nt, nsrc)`. Amplitude units are those of the
       data you want (the PDE source is `wavelet(t) delta(x - src)`).
@@ -241,20 +315,17 @@ class Forward(_PointLayer):
 class _AroundM0(_PointLayer):
     """A point-source layer linearised around a fixed background model `m0` (a constant)."""
 
-    _m0: _Constant = eqx.field(static=True)
+    _m0: _ModelConstant = eqx.field(static=True)
 
     def __init__(self, op, m0, wavelet, src, rec):
         _check_op(op)
         self.op = op
         self._wavelet, self._src, self._rec, self.nshots = _Acquisition.build(op, wavelet, src, rec)
-        if np.shape(_concrete(m0, "m0")) != tuple(op.grid.shape):
-            raise InvalidShape(f"`m0` must have the grid shape {_shape(op.grid.shape)}, got "
-                               f"{_shape(np.shape(m0))}.")
-        self._m0 = _constant(m0, "m0", op.dtype)
+        self._m0 = _model_constant(op, m0, "m0")
 
     @property
-    def m0(self) -> np.ndarray:
-        """The background model (s^2/km^2, read-only NumPy copy)."""
+    def m0(self):
+        """The background model (read-only NumPy copy; a dict for multi-parameter physics)."""
         return self._m0.value
 
 
@@ -263,7 +334,7 @@ class Born(_AroundM0):
 
     **Arguments:**
 
-    - `op`: the `jaxseis.Acoustic` operator (static).
+    - `op`: the operator of any physics, e.g. `jaxseis.Acoustic` (static).
     - `m0`: background squared slowness (s^2/km^2), `grid.shape`; a constant of the layer.
     - `wavelet`, `src`, `rec`: as for `Forward` (metres; shot axis allowed on `src`).
 
@@ -306,7 +377,9 @@ class BornAdjoint(_AroundM0):
         m0 = self._m0.jax()
         fn = lambda w, s, r, d: self.op.born_adjoint(m0, d, w, s, r)  # noqa: E731
         image = _Acquisition.map(self, fn, batched=(data,))
-        return image if self.nshots is None else jnp.sum(image, axis=0)
+        if self.nshots is None:
+            return image
+        return jax.tree_util.tree_map(lambda a: jnp.sum(a, axis=0), image)
 
     def __repr__(self):
         return _describe(self, m0=self._m0, wavelet=self._wavelet, src=self._src, rec=self._rec,
@@ -314,7 +387,7 @@ class BornAdjoint(_AroundM0):
 
 
 class _ExtendedLayer(eqx.Module):
-    op: Acoustic = eqx.field(static=True)
+    op: WaveOperator = eqx.field(static=True)
     _wavelet: _Constant = eqx.field(static=True)
     _rec: _Constant = eqx.field(static=True)
 
@@ -344,8 +417,8 @@ class _ExtendedLayer(eqx.Module):
         return self._rec.value
 
     @property
-    def data_shape(self) -> tuple[int, int]:
-        return (self.op.time.nt, self._rec.value.shape[0])
+    def data_shape(self) -> tuple[int, ...]:
+        return self.op.data_shape(self._rec.value.shape[0])
 
     def __repr__(self):
         return _describe(self, wavelet=self._wavelet, rec=self._rec)
@@ -357,7 +430,7 @@ class ExtendedSourceForward(_ExtendedLayer):
 
     **Arguments:**
 
-    - `op`: the `jaxseis.Acoustic` operator (static).
+    - `op`: the operator of any physics, e.g. `jaxseis.Acoustic` (static).
     - `wavelet`: the source time function, `(nt,)`.
     - `rec`: receiver positions in metres, `(nrec, ndim)`.
 

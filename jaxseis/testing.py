@@ -17,12 +17,20 @@ __all__ = ["dot_test", "taylor_test", "TaylorResult"]
 
 
 def _vdot(a, b):
-    return float(np.vdot(np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()))
+    """`<a, b>` in float64 for arrays or matching pytrees (dicts of arrays: summed over leaves)."""
+    la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    if len(la) != len(lb):
+        raise ValueError(f"the two sides have different structures: {len(la)} and {len(lb)} "
+                         f"arrays ({jax.tree_util.tree_structure(a)} vs "
+                         f"{jax.tree_util.tree_structure(b)}).")
+    return float(sum(np.vdot(np.asarray(u, dtype=np.float64).ravel(),
+                             np.asarray(v, dtype=np.float64).ravel()) for u, v in zip(la, lb)))
 
 
 def dot_test(f, ft, x, y):
     """Relative mismatch `|<f(x), y> - <x, ft(y)>| / max(|<f(x), y>|, |<x, ft(y)>|)`.
 
+    `x` and `y` may be arrays or pytrees (a model dict, say): the inner products sum over leaves.
     Returns `(mismatch, lhs, rhs)`. Exact discrete adjoints reach round-off: about 1e-6 in float32
     and 1e-13 in float64.
     """
@@ -54,14 +62,15 @@ class TaylorResult:
 
 
 def taylor_test(loss, x, dx, h0=1.0, n=5, grad=None):
-    """Taylor remainders of scalar `loss` at pytree `x` along `dx`, steps `h0 / 2**k`.
+    """Taylor remainders of scalar `loss` at `x` along `dx` (arrays or matching pytrees, e.g. model
+    dicts), steps `h0 / 2**k`.
 
     `grad` defaults to `jax.grad(loss)(x)`. Returns a `TaylorResult` with `.rate1` (about 1) and
     `.rate2` (about 2 when the gradient is right).
     """
     g = jax.grad(loss)(x) if grad is None else grad
     f0 = float(loss(x))
-    gdx = sum(_vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(dx)))
+    gdx = _vdot(g, dx)
     steps, r1, r2 = [], [], []
     for k in range(n):
         h = h0 / 2**k

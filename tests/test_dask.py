@@ -2,7 +2,6 @@
 operators reused by each worker, a worker dying mid-batch costs a rerun not the result, and an
 unreachable scheduler is a clear error before any work."""
 
-import functools as ft
 import os
 import time
 
@@ -122,7 +121,7 @@ def test_cross_process_token_recomputes(problem, client):
 def test_worker_tokens_distinct(problem, client):
     op = problem["op"]
     item = (problem["m"], problem["wavelet"][:, None], np.array([[200.0, 25.0]]), problem["rec"])
-    fn = ft.partial(_tasks.forward_one, op, "point", True, False)
+    fn = _tasks.ForwardShot(op, "point", True, False)
     dask = ex.DaskExecutor(client)
     tokens = [int(r[1]) for r in dask.run(fn, [item] * 4)]
     print(f"\nworker tokens {tokens}")

@@ -159,8 +159,6 @@ def test_bad_selection():
 def test_auto_uses_threads_only_for_gradient_solves(problem, monkeypatch):
     """The default executor picks threads for batches of gradient solves (measured faster) and
     serial for everything else."""
-    import functools as ft
-
     from jaxseis.devito import _tasks
 
     op = problem["op"]
@@ -169,9 +167,9 @@ def test_auto_uses_threads_only_for_gradient_solves(problem, monkeypatch):
     monkeypatch.setattr(auto._threads, "run", lambda fn, items: used.append("threads") or [])
     monkeypatch.setattr(auto._serial, "run", lambda fn, items: used.append("serial") or [])
     two = [None, None]
-    auto.run(ft.partial(_tasks.forward_one, op, "point", False, False), two)   # plain forward
-    auto.run(ft.partial(_tasks.forward_one, op, "point", True, False), two)    # forward, saved
-    auto.run(ft.partial(_tasks.sweep_one, op, "point", ("grad",)), two)        # gradient sweep
-    auto.run(ft.partial(_tasks.sweep_one, op, "point", ("src",)), two)         # adjoint only
-    auto.run(ft.partial(_tasks.sweep_one, op, "point", ("grad",)), [None])     # one shot
+    auto.run(_tasks.ForwardShot(op, "point", False, False), two)     # plain forward
+    auto.run(_tasks.ForwardShot(op, "point", True, False), two)      # forward, saved
+    auto.run(_tasks.SweepShot(op, "point", ("grad",), ("m",)), two)  # gradient sweep
+    auto.run(_tasks.SweepShot(op, "point", ("src",)), two)           # adjoint only
+    auto.run(_tasks.SweepShot(op, "point", ("grad",), ("m",)), [None])  # one shot
     assert used == ["serial", "threads", "threads", "serial", "serial"]

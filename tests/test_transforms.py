@@ -249,9 +249,9 @@ def test_batched_call_reaches_host_once(p, monkeypatch):
         calls["forward"].append(len(items))
         return orig_fwd(op_, kind, save, born, items)
 
-    def sweep(op_, kind, outs, items):
+    def sweep(op_, kind, outs, wrt, items):
         calls["sweep"].append(len(items))
-        return orig_sweep(op_, kind, outs, items)
+        return orig_sweep(op_, kind, outs, wrt, items)
 
     monkeypatch.setattr(_tasks, "forward", fwd)
     monkeypatch.setattr(_tasks, "sweep", sweep)

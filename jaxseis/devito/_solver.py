@@ -1,11 +1,18 @@
-"""Host side: one `Solver` per static configuration, NumPy in and NumPy out.
+"""Host side: one `Solver` per static configuration, NumPy in and NumPy out, for any physics.
 
-A `Solver` owns the padded Devito grid, the damping profile, the compiled operators (built lazily, once
-each, and counted in `Solver.builds`) and a store of saved forward wavefields. Every call gets its own
-Devito Functions for the model, sources and receivers, so calls may run from several threads at once
-(Devito's tests/test_threading.py); nothing shared is mutated after construction, except the wavefield
-store, which is locked. No JAX in here: callbacks may run on a JAX runtime thread, where using JAX
-can deadlock (jax-ml/jax#24255).
+A `Solver` owns the padded Devito grid, the damping profile, the physics' `Kernel` (its Devito
+equations, `jaxseis/devito/_kernel.py`), the compiled operators (built lazily, once each, and counted
+in `Solver.builds`) and a store of saved forward wavefields. Every call gets its own Devito objects
+for the model, sources, receivers and wavefields (leased from a pool), so calls may run from several
+threads at once (Devito's tests/test_threading.py); nothing shared is mutated after construction,
+except the wavefield store, which is locked. No JAX in here: callbacks may run on a JAX runtime
+thread, where using JAX can deadlock (jax-ml/jax#24255).
+
+The solver knows nothing about one physics: it pads every model parameter by edge replication
+(the transpose sums the layer back onto the edge), fills the coefficient functions the kernel asks
+for, leases zeroed state buffers, and runs the storage strategies (`jaxseis._storage`) over the
+kernel's state fields: full histories of its `saved` fields, subsampled fields, or Revolve
+checkpoints of every state field's time levels.
 """
 
 from __future__ import annotations
@@ -14,13 +21,14 @@ import contextlib
 import itertools as it
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from devito import Function, Grid as DevitoGrid, SparseTimeFunction, TimeFunction
+from devito import Grid as DevitoGrid, Operator
 
-from . import _operators as ops
+from .._storage import Checkpointed, FullStorage, Layout, Subsampled
+from ._kernel import OPERATOR_KWARGS, Context, components
+from ._store import History, WavefieldStore, nbytes_of
 
 # Tokens name saved wavefields across a pure_callback boundary. Start each process at a random point
 # so that a token from another process (a Dask worker) never names a wavefield here by accident.
@@ -29,6 +37,7 @@ _TOKENS = it.count(int.from_bytes(os.urandom(3), "little") * 64 + 1)
 
 @dataclass(frozen=True)
 class SolverConfig:
+    kernel: type
     shape: tuple[int, ...]
     spacing: tuple[float, ...]
     origin: tuple[float, ...]
@@ -36,6 +45,7 @@ class SolverConfig:
     nbl: int
     free_surface: bool
     dtype: str
+    options: tuple = ()
 
 
 def _damp_profile(shape, nbl, spacing, pad_lo, free_surface):
@@ -60,113 +70,13 @@ def _damp_profile(shape, nbl, spacing, pad_lo, free_surface):
     return damp
 
 
-def _nbytes(f):
-    return f.data_with_halo.nbytes
+def _nbytes(obj):
+    return sum(nbytes_of(c) for c in components(obj))
 
 
-@dataclass
-class History:
-    """What a forward run kept for a later gradient (see `jaxseis._storage`)."""
-
-    kind: str          # "full", "sub" or "checkpoints"
-    field: object      # TimeFunction u (full) or usub (sub); None for checkpoints
-    nbytes: int
-    factor: int = 1
-    snapshots: dict | None = None   # checkpoints: block -> (u[k0], u[k0 - 1])
-    segments: list | None = None    # checkpoints: the blocks' Devito time ranges (k0, k1)
-    schedule: list | None = None    # checkpoints: Revolve actions left for the backward pass
-
-
-class WavefieldStore:
-    """Saved forward wavefields keyed by a token, within a byte budget.
-
-    A gradient that has used its wavefield marks it *consumed*: it stays valid (a VJP closure may
-    be pulled again) but is the first buffer the next forward reuses, so a training loop keeps
-    reusing the same memory instead of touching a fresh wavefield per gradient (first touch of new
-    memory costs more than the solve: ../shared/DESIGN.md). Beyond the budget the least recently
-    used entries are evicted. A token that is gone makes the gradient recompute its forward.
-    """
-
-    def __init__(self, budget_bytes):
-        self.budget = int(budget_bytes)
-        self._entries: OrderedDict[int, History] = OrderedDict()
-        self._consumed: set[int] = set()
-        self._free: list = []
-        self._lock = threading.Lock()
-
-    def nbytes(self):
-        return sum(h.nbytes for h in self._entries.values()) + sum(_nbytes(f) for f in self._free)
-
-    def __len__(self):
-        return len(self._entries)
-
-    def _pop(self, token):
-        h = self._entries.pop(token)
-        self._consumed.discard(token)
-        return h
-
-    def acquire(self, make, save, nbytes):
-        """A full-wavefield TimeFunction with `save` time levels: a free one, a consumed one, an
-        evicted one, or a new one."""
-        with self._lock:
-            for i, f in enumerate(self._free):
-                if f.save == save:
-                    return self._free.pop(i)
-            for token in list(self._entries):
-                h = self._entries[token]
-                if token in self._consumed and h.kind == "full" and h.field.save == save:
-                    return self._pop(token).field
-            while self._entries and self.nbytes() + nbytes > self.budget:
-                h = self._pop(next(iter(self._entries)))
-                if h.kind == "full":
-                    if h.field.save == save:
-                        return h.field
-                    self._free.append(h.field)
-                while self._free and self.nbytes() + nbytes > self.budget:
-                    self._free.pop(0)
-        return make()
-
-    def put(self, token, history):
-        with self._lock:
-            self._entries[int(token)] = history
-            while len(self._entries) > 1 and self.nbytes() > self.budget:
-                h = self._pop(next(iter(self._entries)))
-                if h.kind == "full":
-                    self._free.append(h.field)
-            while self._free and self.nbytes() > self.budget:
-                self._free.pop(0)
-
-    def get(self, token):
-        with self._lock:
-            h = self._entries.get(int(token))
-            if h is not None:
-                self._entries.move_to_end(int(token))
-            return h
-
-    def consume(self, token):
-        """The gradient of `token` is done: a full wavefield's buffer may be reused by the next
-        forward (and stays valid until then); other histories (subsampled, checkpoints) have no
-        reusable buffer and are dropped, so a second pull of the same VJP recomputes them."""
-        with self._lock:
-            h = self._entries.get(int(token))
-            if h is None:
-                return
-            if h.kind == "full":
-                self._consumed.add(int(token))
-            else:
-                self._pop(int(token))
-
-    def release(self, history):
-        """Return a history's full-wavefield buffer for reuse (after a one-off gradient)."""
-        if history.kind == "full":
-            with self._lock:
-                self._free.append(history.field)
-
-    def clear(self):
-        with self._lock:
-            self._entries.clear()
-            self._consumed.clear()
-            self._free.clear()
+def _zero(obj):
+    for c in components(obj):
+        c.data_with_halo[:] = 0
 
 
 def _available_bytes():
@@ -180,6 +90,12 @@ def _available_bytes():
     return 8 * 2**30
 
 
+def _levels(c, k):
+    """Slots of the time levels `k, k - 1, ..., k - time_order + 1` of a circular buffer."""
+    t = c.time_order
+    return [(k - i) % (t + 1) for i in range(t)]
+
+
 class Solver:
     """Compiled operators and padding for one static configuration (see `SolverConfig`)."""
 
@@ -187,7 +103,7 @@ class Solver:
         self.cfg = cfg
         self.dtype = np.dtype(cfg.dtype)
         nd = len(cfg.shape)
-        self.nghost = cfg.space_order // 2 if cfg.free_surface else 0
+        self.nghost = cfg.kernel.ghost_rows(cfg.space_order) if cfg.free_surface else 0
         self.pad_lo = tuple([cfg.nbl] * (nd - 1) + [self.nghost if cfg.free_surface else cfg.nbl])
         self.pad_hi = (cfg.nbl,) * nd
         self.padded_shape = tuple(n + lo + hi for n, lo, hi in
@@ -198,12 +114,15 @@ class Solver:
                                dtype=self.dtype.type)
         self.cell_volume = float(np.prod(cfg.spacing))
         fs_index = self.nghost if cfg.free_surface else None
-        self.sym = ops.Symbols(self.grid, cfg.space_order, fs_index, self.nghost)
-        self.damp = Function(name="damp", grid=self.grid, space_order=cfg.space_order)
+        self.ctx = Context(self.grid, cfg.space_order, self.cell_volume, fs_index, self.nghost,
+                           cfg.options)
+        self.kernel = cfg.kernel(self.ctx)
+        self.damp = self.ctx.specs["damp"].make()
         self.damp.data[:] = _damp_profile(self.padded_shape, cfg.nbl, cfg.spacing, self.pad_lo,
                                           cfg.free_surface)
         self.interior = tuple(slice(lo, lo + n) for lo, n in zip(self.pad_lo, cfg.shape))
         self._ops: dict = {}
+        self._op_args: dict = {}
         self._op_lock = threading.Lock()
         self.builds = 0
         self._pool: dict = {}
@@ -211,25 +130,50 @@ class Solver:
         self._tls = threading.local()
         self.store = WavefieldStore(budget_bytes=0.5 * _available_bytes())
 
+    # ------------------------------------------------------------------ the kernel's layout
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return self.kernel.parameters
+
+    def _specs(self, role):
+        return self.ctx.fields(role)
+
+    def _state_components(self):
+        """(spec, component name, time_order) of every forward state field."""
+        return [(s, c, s.time_order) for s in self._specs("state") for c in s.components]
+
+    def layout(self) -> Layout:
+        saved = [s for s in self._specs("state") if s.kwargs["name"] in self.kernel.saved]
+        return Layout(saved=sum(len(s.components) for s in saved),
+                      levels=sum(t for _, _, t in self._state_components()),
+                      sub=self.kernel.n_subsampled, multiple=self.ctx.multiple())
+
     # ------------------------------------------------------------------ operators
     def operator(self, kind, **flags):
+        if kind == "forward":
+            flags = {"sub": 0, **flags}
+        else:
+            flags = {"srca": False, "ext": False, "grad": (), "sub": 0, **flags}
+            if flags["grad"] is True:
+                flags["grad"] = tuple(self.kernel.needs(self.parameters))
+            flags["grad"] = tuple(flags["grad"] or ())
         key = (kind, tuple(sorted(flags.items())))
         op = self._ops.get(key)
         if op is None:
             with self._op_lock:
                 op = self._ops.get(key)
                 if op is None:
-                    if kind == "forward":
-                        op = ops.build_forward(self.sym, cell_volume=self.cell_volume, **flags)
-                    else:
-                        op = ops.build_adjoint(self.sym, cell_volume=self.cell_volume, **flags)
+                    build = self.kernel.forward_eqs if kind == "forward" else self.kernel.adjoint_eqs
+                    eqs, name = build(**flags)
+                    op = Operator(eqs, name=name, **OPERATOR_KWARGS)
+                    self._op_args[id(op)] = {p.name for p in op.parameters}
                     self._ops[key] = op
                     self.builds += 1
         return op
 
     # ------------------------------------------------------------------ padding
     def pad_model(self, m):
-        """Edge replication of a physical-grid model onto the padded grid."""
+        """Edge replication of a physical-grid model parameter onto the padded grid."""
         return np.pad(m, list(zip(self.pad_lo, self.pad_hi)), mode="edge")
 
     def pad_zero(self, w):
@@ -259,6 +203,15 @@ class Solver:
                 core[tuple(last)] += g[tuple(idx)].sum(axis=axis, keepdims=True)
             g = core
         return g.astype(self.dtype)
+
+    def _as_model(self, model):
+        """A model dict (a bare array is the single parameter of single-array physics)."""
+        if isinstance(model, dict):
+            return model
+        return {self.parameters[0]: model}
+
+    def _padded(self, model):
+        return {k: self.pad_model(np.asarray(v)) for k, v in self._as_model(model).items()}
 
     # ------------------------------------------------------------------ Devito objects per call
     # Devito objects are pooled per solver: creating them costs ~5 ms each (and a fresh sparse
@@ -292,9 +245,8 @@ class Solver:
         return obj
 
     def _function(self, name, data=None):
-        """A Function on the padded grid: `data` copied in, or zeros."""
-        f = self._take(("f", name), lambda: Function(name=name, grid=self.grid,
-                                                     space_order=self.cfg.space_order))
+        """A Function on the padded grid (any registered name): `data` copied in, or zeros."""
+        f = self._take(("f", name), self.ctx.specs[name].make)
         if data is None:
             f.data_with_halo[:] = 0
         else:
@@ -306,8 +258,8 @@ class Solver:
         time series has the `nt + 2` levels of a saved wavefield, as Devito wants one time size)."""
         coords = np.asarray(coords, dtype=self.dtype).reshape(-1, len(self.cfg.shape))
         npoint = coords.shape[0]
-        sp = self._take(("s", name, npoint, nt), lambda: SparseTimeFunction(
-            name=name, grid=self.grid, npoint=npoint, nt=nt + 2))
+        sp = self._take(("s", name, npoint, nt), lambda: self.ctx.specs[name].make(
+            npoint=npoint, nt=nt + 2))
         sp.coordinates.data[:] = coords
         sp.data[:] = 0
         if series is not None:
@@ -315,41 +267,63 @@ class Solver:
         return sp
 
     def _wavelet_fn(self, wavelet, nt):
-        f = self._take(("w", nt), lambda: Function(name="wav", dimensions=(self.grid.time_dim,),
-                                                   shape=(nt + 2,), dtype=self.dtype.type))
+        f = self._take(("w", nt), lambda: self.ctx.specs["wav"].make(shape=(nt + 2,)))
         f.data[:] = 0
         f.data[1:nt + 1] = wavelet
         return f
 
-    def _buffer(self, name):
-        """A zeroed 3-level circular TimeFunction (u, du or v)."""
-        f = self._take(("t", name), lambda: TimeFunction(name=name, grid=self.grid, time_order=2,
-                                                         space_order=self.cfg.space_order))
-        f.data_with_halo[:] = 0
+    def _buffer(self, name, tag="t"):
+        """A zeroed circular time buffer of a state/born/adjoint field (`tag` tells apart buffers
+        one call needs twice)."""
+        f = self._take((tag, name), self.ctx.specs[name].make)
+        _zero(f)
         return f
+
+    def _buffers(self, role, tag="t"):
+        return {s.kwargs["name"]: self._buffer(s.kwargs["name"], tag) for s in self._specs(role)}
 
     def _grid_points_with_halo(self):
         return int(np.prod([n + 2 * (self.cfg.space_order // 2) for n in self.padded_shape]))
 
     def saved_bytes(self, nt, storage=None):
         """Bytes one gradient keeps per shot for `nt` samples with `storage` (default: full)."""
-        n_fields = nt + 2 if storage is None else storage.n_fields(nt)
+        storage = FullStorage() if storage is None else storage
+        n_fields = storage.n_fields(nt, self.layout())
         return n_fields * self._grid_points_with_halo() * self.dtype.itemsize
 
     def _new_saved(self, nt):
-        nbytes = self.saved_bytes(nt)
-        make = lambda: TimeFunction(name="u", grid=self.grid, time_order=2,  # noqa: E731
-                                    space_order=self.cfg.space_order, save=nt + 2)
-        u = self.store.acquire(make, nt + 2, nbytes)
-        # Slots 0 and 1 are the zero initial states; every later slot is written before it is read.
-        u.data_with_halo[:2] = 0
-        return u
+        """The saved variants (every level, `nt + 2` slots) of the kernel's saved fields."""
+        out = {}
+        for name in self.kernel.saved:
+            spec = self.ctx.specs[name]
+            nbytes = len(spec.components) * self._grid_points_with_halo() * (nt + 2) \
+                * self.dtype.itemsize
+            f = self.store.acquire((name, nt + 2), lambda: spec.make(save=nt + 2), nbytes)
+            # Slots 0 and 1 are the zero initial states; every later slot is written before read.
+            for c in components(f):
+                c.data_with_halo[:2] = 0
+            out[name] = f
+        return out
+
+    def _new_sub(self, nt, sub):
+        out = {}
+        for key, spec in self.ctx.specs.items():
+            if spec.role == "sub" and key.endswith(f"@{sub}"):
+                out[spec.kwargs["name"]] = spec.make(save=nt // sub + 2)
+        return out
 
     def _apply(self, op, nt, dt, nthreads=None, time_m=1, **fields):
-        kw = {"time_m": time_m, "time_M": nt, "dt": self.dtype.type(dt), "damp": self.damp}
+        names = self._op_args[id(op)]
+        kw = {"time_m": time_m, "time_M": nt, "dt": self.dtype.type(dt)}
+        if "damp" in names:
+            kw["damp"] = self.damp
+        for obj in fields.values():
+            for c in components(obj):
+                if c.name in names:
+                    kw[c.name] = c
         if nthreads:
             kw["nthreads"] = int(nthreads)
-        op.apply(**kw, **fields)
+        op.apply(**kw)
 
     def _source_fields(self, nt, src=None, q=None, weights=None, wavelet=None):
         if weights is not None:
@@ -357,63 +331,97 @@ class Solver:
                     "wav": self._wavelet_fn(wavelet, nt)}
         return {"src": self._sparse("src", src, q, nt)}
 
+    def _coefficients(self, padded):
+        return {name: self._function(name, arr)
+                for name, arr in self.kernel.coefficients(padded).items()}
+
+    def _receivers(self, rec, nt, data=None):
+        out = {}
+        names = self.ctx.receivers
+        for i, name in enumerate(names):
+            series = None
+            if data is not None:
+                series = data[..., i] if self.kernel.component_axis else data
+            out[name] = self._sparse(name, rec, series, nt)
+        return out
+
+    def _record(self, fields, nt):
+        traces = [np.array(fields[name].data[1:nt + 1], dtype=self.dtype.type)
+                  for name in self.ctx.receivers]
+        return np.stack(traces, axis=-1) if self.kernel.component_axis else traces[0]
+
     # ------------------------------------------------------------------ solves (one shot each)
-    def forward(self, m, dt, nt, rec, *, src=None, q=None, weights=None, wavelet=None,
-                save=None, dm=None, nthreads=None):
-        """Data `(nt, nrec)` from a point source (`src` coordinates, `q` of shape `(nt, nsrc)`: unit
-        point sources of the continuous PDE, the injection divides by the cell volume) or an
-        extended source (`weights` on the physical grid, `wavelet` of shape `(nt,)`). With `save`
-        (a storage strategy of `jaxseis._storage`, or True for full storage) also returns the
-        `History` a gradient needs; with `dm`, returns the Born data instead."""
+    def forward(self, model, dt, nt, rec, *, src=None, q=None, weights=None, wavelet=None,
+                save=None, dmodel=None, nthreads=None):
+        """Data `(nt, nrec)` (or `(nt, nrec, ncomponents)`) from a point source (`src`
+        coordinates, `q` of shape `(nt, nsrc)`: unit point sources of the continuous PDE, the
+        injection divides by the cell volume) or an extended source (`weights` on the physical
+        grid, `wavelet` of shape `(nt,)`). `model` is a dict of physical-grid parameters (a bare
+        array for single-array physics). With `save` (a storage strategy of `jaxseis._storage`, or
+        True for full storage) also returns the `History` a gradient needs; with `dmodel` (a dict
+        over the differentiable parameters), returns the Born data instead."""
         with self._leasing():
-            return self._forward(m, dt, nt, rec, src, q, weights, wavelet, save, dm, nthreads)
+            return self._forward(self._as_model(model), dt, nt, rec, src, q, weights, wavelet,
+                                 save, dmodel, nthreads)
 
-    def _forward(self, m, dt, nt, rec, src, q, weights, wavelet, save, dm, nthreads):
-        from .._storage import Checkpointed, FullStorage, Subsampled
-
+    def _forward(self, model, dt, nt, rec, src, q, weights, wavelet, save, dmodel, nthreads):
         extended = weights is not None
         source = dict(src=src, q=q, weights=weights, wavelet=wavelet)
         if save is True:
             save = FullStorage()
         if isinstance(save, Checkpointed):
-            return self._forward_checkpointed(m, dt, nt, rec, save, source, nthreads)
+            return self._forward_checkpointed(model, dt, nt, rec, save, source, nthreads)
         full = isinstance(save, FullStorage)
         sub = save.factor if isinstance(save, Subsampled) else 0
+        born = dmodel is not None
         op = self.operator("forward", source="extended" if extended else "point",
-                           save=full, born=dm is not None, **({"sub": sub} if sub else {}))
-        fields = {"m": self._function("m", self.pad_model(m)),
-                  "rec": self._sparse("rec", rec, None, nt), **self._source_fields(nt, **source)}
+                           save=full, born=born, **({"sub": sub} if sub else {}))
+        padded = self._padded(model)
+        fields = {**self._coefficients(padded), **self._receivers(rec, nt),
+                  **self._source_fields(nt, **source), **self._buffers("state"),
+                  **self._aux()}
         history = None
         if full:
-            u = fields["u"] = self._new_saved(nt)
-            history = History("full", u, self.saved_bytes(nt))
-        else:
-            fields["u"] = self._buffer("u")
+            saved = self._new_saved(nt)
+            fields.update(saved)
+            history = History("full", saved, sum(_nbytes(f) for f in saved.values()))
         if sub:
-            usub = TimeFunction(name="usub", grid=self.grid, time_order=0,
-                                space_order=self.cfg.space_order, save=nt // sub + 2,
-                                time_dim=self.sym.tsub(sub))
-            fields["usub"] = usub
-            history = History("sub", usub, _nbytes(usub), factor=sub)
-        if dm is not None:
-            fields["dm"] = self._function("dm", self.pad_model(dm))
-            fields["du"] = self._buffer("du")
+            subs = self._new_sub(nt, sub)
+            fields.update(subs)
+            history = History("sub", subs, sum(_nbytes(f) for f in subs.values()), factor=sub)
+        if born:
+            dpad = {k: self.pad_model(np.asarray(v)) for k, v in self._as_model(dmodel).items()}
+            for name, arr in self.kernel.linearize(padded, dpad).items():
+                fields["d" + name] = self._function("d" + name, arr)
+            fields.update(self._buffers("born"))
         self._apply(op, nt, dt, nthreads, **fields)
-        data = np.array(fields["rec"].data[1:nt + 1], dtype=self.dtype.type)
+        data = self._record(fields, nt)
         return (data, history) if save else data
 
-    def _forward_checkpointed(self, m, dt, nt, rec, storage, source, nthreads):
-        """Buffered forward over all `nt` steps, keeping (u[k0], u[k0 - 1]) at the block starts the
-        Revolve schedule stores in its first sweep (the actions before its first reversal)."""
+    def _aux(self):
+        return {s.kwargs["name"]: self._function(s.kwargs["name"]) for s in self._specs("aux")}
+
+    def _snapshot(self, state, k):
+        """{component: (level k, k - 1, ...)} copies of the circular state buffers."""
+        out = {}
+        for obj in state.values():
+            for c in components(obj):
+                out[c.name] = tuple(np.array(c.data[s]) for s in _levels(c, k))
+        return out
+
+    def _forward_checkpointed(self, model, dt, nt, rec, storage, source, nthreads):
+        """Buffered forward over all `nt` steps, keeping the time levels of every state field at
+        the block starts the Revolve schedule stores in its first sweep (the actions before its
+        first reversal)."""
         extended = source.get("weights") is not None
         op = self.operator("forward", source="extended" if extended else "point", save=False,
                            born=False)
-        fields = {"m": self._function("m", self.pad_model(m)),
-                  "rec": self._sparse("rec", rec, None, nt), "u": self._buffer("u"),
-                  **self._source_fields(nt, **source)}
-        u = fields["u"]
-        blocks = storage.segments(nt)
-        actions = storage.schedule(nt)
+        state = self._buffers("state")
+        fields = {**self._coefficients(self._padded(model)), **self._receivers(rec, nt),
+                  **state, **self._aux(), **self._source_fields(nt, **source)}
+        mult = self.ctx.multiple()
+        blocks = storage.segments(nt, mult)
+        actions = storage.schedule(nt, mult)
         first = next(i for i, a in enumerate(actions) if a[0] == "reverse")
         snapshots, k = {}, 1
         for action in actions[:first]:
@@ -422,40 +430,64 @@ class Solver:
                 self._apply(op, k1 - 1, dt, nthreads, time_m=k, **fields)
                 k = k1
             else:  # "store": the first sweep only advances and stores
-                snapshots[action[1]] = (np.array(u.data[k % 3]), np.array(u.data[(k - 1) % 3]))
+                snapshots[action[1]] = self._snapshot(state, k)
         self._apply(op, nt, dt, nthreads, time_m=k, **fields)
-        data = np.array(fields["rec"].data[1:nt + 1], dtype=self.dtype.type)
-        nbytes = (2 * storage.n_stored(nt) * int(np.prod(self.padded_shape)) * self.dtype.itemsize
-                  + self.saved_bytes(storage.block_length(nt)))
-        return data, History("checkpoints", None, nbytes, snapshots=snapshots, segments=blocks,
+        data = self._record(fields, nt)
+        layout = self.layout()
+        nbytes = (layout.levels * storage.n_stored(nt, mult) * int(np.prod(self.padded_shape))
+                  * self.dtype.itemsize
+                  + layout.saved * (storage.block_length(nt, mult) + 2)
+                  * self._grid_points_with_halo() * self.dtype.itemsize)
+        return data, History("checkpoints", {}, nbytes, snapshots=snapshots, segments=blocks,
                              schedule=actions[first:])
 
-    def adjoint(self, m, dt, nt, rec, data, *, src=None, wavelet=None, u=None, source=None,
-                nthreads=None):
-        """Adjoint sweep driven by `data` `(nt, nrec)` at `rec`. Returns a dict with, as asked:
+    def adjoint(self, model, dt, nt, rec, data, *, src=None, wavelet=None, u=None, source=None,
+                wrt=None, nthreads=None):
+        """Adjoint sweep driven by `data` at `rec`. Returns a dict with, as asked:
         `"src"`: `(nt, nsrc)` transpose of point injection at `src`; `"weights"`: transpose of the
         extended source for `wavelet`, physical grid; `"grad"`: imaging with the forward `History`
-        `u` (the FWI gradient w.r.t. the physical-grid model). Checkpointed histories recompute
-        their segments and need the forward's `source` (dict of src/q/weights/wavelet)."""
+        `u` (the FWI gradient w.r.t. the physical-grid model: a dict over the parameters `wrt`,
+        default all; a bare array for single-array physics called with a bare array).
+        Checkpointed histories recompute their blocks and need the forward's `source` (dict of
+        src/q/weights/wavelet)."""
+        bare = not isinstance(model, dict)
         with self._leasing():
-            return self._adjoint(m, dt, nt, rec, data, src, wavelet, u, source, nthreads)
+            out = self._adjoint(self._as_model(model), dt, nt, rec, data, src, wavelet, u, source,
+                                tuple(wrt or self.parameters), nthreads)
+        if bare and "grad" in out:
+            out["grad"] = out["grad"][self.parameters[0]]
+        return out
 
-    def _adjoint(self, m, dt, nt, rec, data, src, wavelet, u, source, nthreads):
+    def _adjoint_fields(self, padded, rec, nt, data):
+        return {**self._coefficients(padded), **self._receivers(rec, nt, data),
+                **self._aux()}
+
+    def _images(self, padded, fields, needs, wrt):
+        """Parameter gradients (physical grid) from the coefficient imaging accumulators."""
+        coef = [s.kwargs["name"] for s in self._specs("coef")]
+        grads = {c: np.asarray(fields["g_" + c].data, dtype=np.float64) if c in needs
+                 else np.zeros(self.padded_shape) for c in coef}
+        par = self.kernel.transpose(padded, grads)
+        return {k: self.unpad_model_adjoint(par[k]) for k in wrt}
+
+    def _adjoint(self, model, dt, nt, rec, data, src, wavelet, u, source, wrt, nthreads):
+        padded = self._padded(model)
+        needs = tuple(self.kernel.needs(wrt)) if u is not None else ()
         if u is not None and u.kind == "checkpoints":
-            return {"grad": self._gradient_checkpointed(m, dt, nt, rec, data, u, source, nthreads)}
+            return {"grad": self._gradient_checkpointed(padded, dt, nt, rec, data, u, source,
+                                                        needs, wrt, nthreads)}
         sub = u.factor if u is not None and u.kind == "sub" else 0
-        op = self.operator("adjoint", srca=src is not None, ext=wavelet is not None,
-                           grad=u is not None, **({"sub": sub} if sub else {}))
-        fields = {"m": self._function("m", self.pad_model(m)),
-                  "rec": self._sparse("rec", rec, data, nt), "v": self._buffer("v")}
+        op = self.operator("adjoint", srca=src is not None, ext=wavelet is not None, grad=needs,
+                           **({"sub": sub} if sub else {}))
+        fields = {**self._adjoint_fields(padded, rec, nt, data), **self._buffers("adjoint")}
         if src is not None:
             fields["srca"] = self._sparse("srca", src, None, nt)
         if wavelet is not None:
             fields["wav"] = self._wavelet_fn(wavelet, nt)
             fields["wadj"] = self._function("wadj")
         if u is not None:
-            fields["usub" if sub else "u"] = u.field
-            fields["grad"] = self._function("grad")
+            fields.update(u.fields)
+            fields.update({"g_" + c: self._function("g_" + c) for c in needs})
         self._apply(op, nt, dt, nthreads, **fields)
         out = {}
         if src is not None:
@@ -463,34 +495,43 @@ class Solver:
         if wavelet is not None:
             out["weights"] = np.array(fields["wadj"].data[self.interior], dtype=self.dtype.type)
         if u is not None:
-            out["grad"] = self.unpad_model_adjoint(fields["grad"].data)
+            out["grad"] = self._images(padded, fields, needs, wrt)
         return out
 
-    def _gradient_checkpointed(self, m, dt, nt, rec, data, hist, source, nthreads):
+    def _gradient_checkpointed(self, padded, dt, nt, rec, data, hist, source, needs, wrt,
+                               nthreads):
         """Run the rest of the Revolve schedule (`jaxseis._revolve`) over the blocks.
 
-        Advances use the buffered forward `u` in global time indexing (restored from a checkpoint
-        when it does not already hold the state). A reversal copies the block's starting state
-        into a one-block saved buffer (local index j = global k - k0 + 1), recomputes the block
-        and runs the adjoint with imaging over the same local range. Block starts satisfy
-        (k0 - 1) % 3 == 0, so the adjoint's circular buffer `v` has the same slots in local and
-        global indexing and carries over between blocks."""
+        Advances use the buffered forward state in global time indexing (restored from a
+        checkpoint when it does not already hold the state). A reversal copies the block's
+        starting levels into one-block buffers (saved fields: local index j = global k - k0 + 1;
+        other state fields: their circular slots), recomputes the block and runs the adjoint with
+        imaging over the same local range. Block starts satisfy (k0 - 1) % multiple == 0, so the
+        circular buffers (the adjoint's carried over between blocks) have the same slots in local
+        and global indexing."""
         extended = source.get("weights") is not None
         kind = "extended" if extended else "point"
         op_adv = self.operator("forward", source=kind, save=False, born=False)
         op_f = self.operator("forward", source=kind, save=True, born=False)
-        op_a = self.operator("adjoint", srca=False, ext=False, grad=True)
+        op_a = self.operator("adjoint", grad=needs)
         blocks = hist.segments
         blen = max(k1 - k0 + 1 for k0, k1 in blocks)
-        mf = self._function("m", self.pad_model(m))
-        v = self._buffer("v")
-        grad = self._function("grad")
-        uloc = self._take(("useg", blen), lambda: TimeFunction(
-            name="u", grid=self.grid, time_order=2, space_order=self.cfg.space_order,
-            save=blen + 2))
-        adv = {"m": mf, "u": self._buffer("u"), "rec": self._sparse("rec", rec, None, nt),
+        coefs = self._coefficients(padded)
+        aux = self._aux()
+        adjoint = self._buffers("adjoint")
+        grads = {"g_" + c: self._function("g_" + c) for c in needs}
+        saved_names = set(self.kernel.saved)
+        local = {}
+        for s in self._specs("state"):
+            name = s.kwargs["name"]
+            if name in saved_names:
+                local[name] = self._take(("useg", name, blen),
+                                         lambda s=s: s.make(save=blen + 2))
+            else:
+                local[name] = self._buffer(name, tag="loc")
+        state = self._buffers("state")
+        adv = {**coefs, **aux, **state, **self._receivers(rec, nt),
                **self._source_fields(nt, **source)}
-        u = adv["u"]
         # One-block series, allocated once and refilled per block.
         if extended:
             loc = {"wts": adv["wts"], "wav": self._wavelet_fn(np.zeros(blen), blen)}
@@ -498,26 +539,29 @@ class Solver:
         else:
             loc = {"src": self._sparse("src", source["src"], None, blen)}
             series, full = loc["src"], np.asarray(source["q"]).reshape(nt, -1)
-        rec_f = self._sparse("rec", rec, None, blen)
-        rec_a = self._sparse("rec", rec, None, blen)
-        # The schedule stores and drops checkpoints: it takes over the history's (a history is
-        # consumed by its gradient anyway), so a dropped state is freed, not kept alive by `hist`.
+        rec_f = self._receivers(rec, blen)
+        rec_a = self._receivers(rec, blen)  # a second lease: other objects of the same size
         snaps = hist.snapshots
         data = np.asarray(data)
-        current = None  # the block whose starting state `u` holds
+        current = None  # the block whose starting state the advancing buffers hold
+
+        def comps(fs):
+            return [c for obj in fs.values() for c in components(obj)]
 
         def restore(j):
             nonlocal current
             k0 = blocks[j][0]
-            u.data_with_halo[:] = 0
-            if j:
-                u.data[k0 % 3], u.data[(k0 - 1) % 3] = snaps[j]
+            for c in comps(state):
+                c.data_with_halo[:] = 0
+                if j:
+                    for slot, level in zip(_levels(c, k0), snaps[j][c.name]):
+                        c.data[slot] = level
             current = j
 
         def goto(i):
-            """Make `u` hold block i's starting state: from the current state if it is on the way,
-            else from the nearest checkpoint before (block i's own, except after the first sweep,
-            which may end past an unstored state)."""
+            """Make the buffers hold block i's starting state: from the current state if it is on
+            the way, else from the nearest checkpoint before (block i's own, except after the
+            first sweep, which may end past an unstored state)."""
             j = max([b for b in snaps if b <= i], default=0)
             if current is None or not j <= current <= i:
                 restore(j)
@@ -531,36 +575,55 @@ class Solver:
             self._apply(op_adv, blocks[j][0] - 1, dt, nthreads, time_m=blocks[i][0], **adv)
             current = j
 
-        def state(i):
-            """(u[k0], u[k0 - 1]) of block i: `u`'s slots (views) or a checkpoint."""
+        def levels_of(i):
+            """{component: levels of block i's start}: views of the buffers, a checkpoint, or
+            None (block 0 starts from rest)."""
             if current != i and i not in snaps and i != 0:
                 goto(i)
             if current == i:
                 k0 = blocks[i][0]
-                return u.data[k0 % 3], u.data[(k0 - 1) % 3]
-            return snaps[i] if i else (0, 0)
+                return {c.name: tuple(c.data[s] for s in _levels(c, k0)) for c in comps(state)}
+            return snaps[i] if i else None
 
         for action in hist.schedule:
             if action[0] == "advance":
                 advance(action[1], action[2])
             elif action[0] == "store":
-                snaps[action[1]] = tuple(np.array(a) for a in state(action[1]))
+                lv = levels_of(action[1])
+                snaps[action[1]] = {k: tuple(np.array(a) for a in v) for k, v in lv.items()}
             elif action[0] == "drop":
                 snaps.pop(action[1], None)
             else:  # "reverse"
                 i = action[1]
                 k0, k1 = blocks[i]
                 n = k1 - k0 + 1
-                uloc.data[1], uloc.data[0] = state(i)  # `u` itself is left as it was
+                lv = levels_of(i)  # the advancing buffers are left as they were
+                for name, obj in local.items():
+                    for c in components(obj):
+                        if name in saved_names:
+                            slots = [1 - j for j in range(c.time_order)]
+                        else:
+                            c.data_with_halo[:] = 0
+                            slots = _levels(c, k0)
+                        for j, slot in enumerate(slots):
+                            c.data[slot] = 0 if lv is None else lv[c.name][j]
                 # Devito row j of a local series is global row k0 + j - 1, i.e. sample k0 + j - 2.
                 rows = slice(k0 - 1, k1)
                 series.data[:] = 0
                 series.data[1:n + 1] = full[rows].reshape(series.data[1:n + 1].shape)
-                self._apply(op_f, n, dt, nthreads, m=mf, u=uloc, rec=rec_f, **loc)
-                rec_a.data[:] = 0
-                rec_a.data[1:n + 1] = data[rows]
-                self._apply(op_a, n, dt, nthreads, m=mf, u=uloc, v=v, grad=grad, rec=rec_a)
-        return self.unpad_model_adjoint(grad.data)
+                for f in rec_f.values():
+                    f.data[:] = 0
+                self._apply(op_f, n, dt, nthreads, **coefs, **aux, **local, **rec_f, **loc)
+                for name, f in rec_a.items():
+                    f.data[:] = 0
+                    col = data[rows]
+                    if self.kernel.component_axis:
+                        col = col[..., self.ctx.receivers.index(name)]
+                    f.data[1:n + 1] = col
+                self._apply(op_a, n, dt, nthreads, **coefs, **aux, **local, **adjoint, **grads,
+                            **rec_a)
+        fields = dict(grads)
+        return self._images(padded, fields, needs, wrt)
 
 
 _SOLVERS: dict[SolverConfig, Solver] = {}

@@ -1,29 +1,34 @@
 """Host tasks: what one pure_callback does with its batch of shots (NumPy only, no JAX).
 
-Each task validates every shot of the batch first (so no PDE is solved when any input is bad), then
-runs the solves through the executor (`jaxseis._executor.run`), which decides whether shots run one
-after the other, concurrently, or on a Dask cluster: `forward_one` and `sweep_one` are module-level
-functions of picklable arguments for that reason. Saved forward wavefields stay on the host in the solver's
-`WavefieldStore`; only an integer token crosses into JAX (design (b) in ../shared/DESIGN.md). A
-gradient whose token is gone (evicted, or JAX re-ran a callback) recomputes the forward, so a stale
-token costs time, never correctness.
+`forward` and `sweep` take the batch (one tuple of arrays per shot), validate every shot first (so
+no PDE is solved when any input is bad), then hand the per-shot solves (`ForwardShot`,
+`SweepShot`) to the executor (`jaxseis._executor.run`), which decides whether shots run one after
+the other, concurrently, or on a Dask cluster. The per-shot tasks are small picklable objects that
+say what the executor needs to know (`uses_wavefield`: whether the solve keeps or reads a saved
+forward wavefield). Saved forward wavefields stay on the host in the solver's `WavefieldStore`; only
+an integer token crosses into JAX. A gradient whose token is gone (evicted, or JAX re-ran a
+callback) recomputes the forward, so a stale token costs time, never correctness.
+
+A shot's item is `(*model, s1, s2, rec[, *dmodel])` for `forward` and
+`(*model, data, s1, s2, rec, token)` for `sweep`, the model parameters in the physics' order (and
+the Born perturbations in the order of its differentiable parameters).
 """
 
 from __future__ import annotations
 
-import functools as ft
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import _checks
 from .._errors import InsufficientMemory
-from .._storage import Checkpointed
 from .._executor import run as run_shots
+from .._storage import Checkpointed
 from ._solver import _available_bytes, get_solver, new_token
 
 
-def _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=None, model_name="m"):
-    _checks.check_model(op, m, model_name)
+def _validate(op, model, s1, s2, rec, kind, wavelet_for_warning=None, label="model"):
+    _checks.check_model(op, model, label)
     _checks.check_positions(op, rec, "rec")
     if kind == "point":
         _checks.check_positions(op, s2, "src")
@@ -34,60 +39,110 @@ def _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=None, model_name="m"
             _checks.check_finite(s1, "weights")
         _checks.check_finite(s2, "wavelet")
     if wavelet_for_warning is not None:
-        _checks.warn_dispersion(op, m, wavelet_for_warning)
+        _checks.warn_dispersion(op, model, wavelet_for_warning)
 
 
-def validate(op, kind, m, s1, s2, rec, data=None, dm=None, model_name="m"):
-    """All value checks of one shot (shared with the eager path)."""
+def validate(op, kind, model, s1, s2, rec, data=None, dmodel=None, label="model"):
+    """All value checks of one shot (shared with the eager path). `model` and `dmodel` are dicts."""
+    label = op._label(label)
+    if not isinstance(model, dict):
+        model = {op.names[0]: model}
+    if dmodel is not None and not isinstance(dmodel, dict):
+        dmodel = {op.names[0]: dmodel}
     wav = s1 if kind == "point" else s2
-    _validate(op, m, s1, s2, rec, kind, wavelet_for_warning=wav, model_name=model_name)
+    _validate(op, model, s1, s2, rec, kind, wavelet_for_warning=wav, label=label)
     if data is not None:
         _checks.check_finite(data, "data")
-    if dm is not None:
-        _checks.check_finite(dm, "dm")
+    if dmodel is not None:
+        for k, v in dmodel.items():
+            _checks.check_finite(v, "dm" if op.single_array else f"dmodel['{k}']")
 
 
 def _source_kwargs(kind, s1, s2):
     return dict(src=s2, q=s1) if kind == "point" else dict(weights=s1, wavelet=s2)
 
 
-def forward_one(op, kind, save, born, item, nthreads=None):
-    """One shot of `forward`: (m, s1, s2, rec[, dm]) -> (data,) or (data, token)."""
-    solver = get_solver(op.solver_config)
-    t = op.time
-    m, s1, s2, rec = item[:4]
-    kw = _source_kwargs(kind, s1, s2)
-    if born:
-        return (solver.forward(m, t.dt, t.nt, rec, dm=item[4], nthreads=nthreads, **kw),)
-    if save:
-        data, history = solver.forward(m, t.dt, t.nt, rec, save=op.storage, nthreads=nthreads, **kw)
-        token = new_token()
-        solver.store.put(token, history)
-        return data, np.int32(token)
-    return (solver.forward(m, t.dt, t.nt, rec, nthreads=nthreads, **kw),)
+def _split_model(op, item):
+    n = len(op.names)
+    return dict(zip(op.names, item[:n])), item[n:]
 
 
-def sweep_one(op, kind, outs, item, nthreads=None):
-    """One shot of `sweep`: (m, data, s1, s2, rec, token) -> one array per name in `outs`."""
-    solver = get_solver(op.solver_config)
-    t = op.time
-    m, data, s1, s2, rec, token = item
-    u, recomputed = None, False
-    source = _source_kwargs(kind, s1, s2)
-    if "grad" in outs:
-        u = solver.store.get(int(token)) if token is not None and int(token) else None
-        if u is None:
-            _, u = solver.forward(m, t.dt, t.nt, rec, save=op.storage, nthreads=nthreads, **source)
-            recomputed = True
-    res = solver.adjoint(m, t.dt, t.nt, rec, data,
-                         src=s2 if "src" in outs else None,
-                         wavelet=s2 if "weights" in outs else None, u=u, source=source,
-                         nthreads=nthreads)
-    if recomputed:
-        solver.store.release(u)
-    elif u is not None:
-        solver.store.consume(int(token))
-    return tuple(res[name] for name in outs)
+@dataclass(frozen=True)
+class ForwardShot:
+    """One shot of `forward`: `(*model, s1, s2, rec[, *dmodel]) -> (data,)` or `(data, token)`."""
+
+    op: object
+    kind: str
+    save: bool
+    born: bool
+
+    @property
+    def uses_wavefield(self) -> bool:
+        return self.save
+
+    def __call__(self, item, nthreads=None):
+        op = self.op
+        solver = get_solver(op.solver_config)
+        t = op.time
+        model, rest = _split_model(op, item)
+        s1, s2, rec = rest[:3]
+        kw = _source_kwargs(self.kind, s1, s2)
+        if self.born:
+            dmodel = dict(zip(op.differentiable, rest[3:]))
+            return (solver.forward(model, t.dt, t.nt, rec, dmodel=dmodel, nthreads=nthreads,
+                                   **kw),)
+        if self.save:
+            data, history = solver.forward(model, t.dt, t.nt, rec, save=op.storage,
+                                           nthreads=nthreads, **kw)
+            token = new_token()
+            solver.store.put(token, history)
+            return data, np.int32(token)
+        return (solver.forward(model, t.dt, t.nt, rec, nthreads=nthreads, **kw),)
+
+
+@dataclass(frozen=True)
+class SweepShot:
+    """One shot of `sweep`: `(*model, data, s1, s2, rec, token)` -> one array per output (the
+    gradient: one per parameter of `wrt`)."""
+
+    op: object
+    kind: str
+    outs: tuple
+    wrt: tuple = ()
+
+    @property
+    def uses_wavefield(self) -> bool:
+        return "grad" in self.outs
+
+    def __call__(self, item, nthreads=None):
+        op = self.op
+        solver = get_solver(op.solver_config)
+        t = op.time
+        model, rest = _split_model(op, item)
+        data, s1, s2, rec, token = rest
+        u, recomputed = None, False
+        source = _source_kwargs(self.kind, s1, s2)
+        if "grad" in self.outs:
+            u = solver.store.get(int(token)) if token is not None and int(token) else None
+            if u is None:
+                _, u = solver.forward(model, t.dt, t.nt, rec, save=op.storage, nthreads=nthreads,
+                                      **source)
+                recomputed = True
+        res = solver.adjoint(model, t.dt, t.nt, rec, data,
+                             src=s2 if "src" in self.outs else None,
+                             wavelet=s2 if "weights" in self.outs else None, u=u, source=source,
+                             wrt=self.wrt or None, nthreads=nthreads)
+        if recomputed:
+            solver.store.release(u)
+        elif u is not None:
+            solver.store.consume(int(token))
+        out = []
+        for name in self.outs:
+            if name == "grad":
+                out += [res["grad"][k] for k in self.wrt]
+            else:
+                out.append(res[name])
+        return tuple(out)
 
 
 def check_memory(op, nshots=1):
@@ -100,26 +155,40 @@ def check_memory(op, nshots=1):
             f"the gradient needs about {need / 2**30:.2f} GiB for saved forward wavefields "
             f"({nshots} shot(s) x {op.gradient_bytes() / 2**30:.2f} GiB with {op.storage!r}), but "
             f"only {avail / 2**30:.2f} GiB are available. Use "
-            f"Acoustic(..., storage=jaxseis.Checkpointed()) (about "
+            f"{type(op).__name__}(..., storage=jaxseis.Checkpointed()) (about "
             f"{op.gradient_bytes(Checkpointed()) / 2**30:.3f} GiB per shot) or fewer shots per call.")
 
 
 def forward(op, kind, save, born, items):
     """A batch of forward (or Born) shots; every shot is validated before any is solved."""
     for it in items:
-        validate(op, kind, it[0], it[1], it[2], it[3], dm=it[4] if born else None,
-                 model_name="m0" if born else "m")
+        model, rest = _split_model(op, it)
+        dmodel = dict(zip(op.differentiable, rest[3:])) if born else None
+        validate(op, kind, model, rest[0], rest[1], rest[2], dmodel=dmodel,
+                 label="model0" if born else "model")
     if save:
         check_memory(op, len(items))
-    return run_shots(ft.partial(forward_one, op, kind, save, born), items)
+    return run_shots(ForwardShot(op, kind, save, born), items)
 
 
-def sweep(op, kind, outs, items):
+def sweep(op, kind, outs, wrt, items):
     """A batch of adjoint sweeps; every shot is validated before any is solved."""
-    for m, data, s1, s2, rec, token in items:
-        # Token 0 with imaging: born_adjoint (or Born's VJP), whose model argument is `m0`.
-        name = "m0" if "grad" in outs and not int(token) else "m"
-        validate(op, kind, m, s1 if "grad" in outs else None, s2, rec, data=data, model_name=name)
+    for it in items:
+        model, (data, s1, s2, rec, token) = _split_model(op, it)
+        # Token 0 with imaging: born_adjoint (or Born's VJP), whose model argument is `model0`.
+        label = "model0" if "grad" in outs and not int(token) else "model"
+        validate(op, kind, model, s1 if "grad" in outs else None, s2, rec, data=data, label=label)
     if "grad" in outs:
         check_memory(op, 1)
-    return run_shots(ft.partial(sweep_one, op, kind, outs), items)
+    return run_shots(SweepShot(op, kind, outs, wrt), items)
+
+
+class Batch:
+    """The host side of one primitive call: `Batch(name, *args)(items)` runs `forward` or `sweep`
+    of this module, looked up at call time."""
+
+    def __init__(self, name, *args):
+        self.name, self.args = name, args
+
+    def __call__(self, items):
+        return globals()[self.name](*self.args, items)

@@ -1,0 +1,64 @@
+"""What a physics declares about its model: `Parameter`, the description of one model parameter.
+
+Every physics class (`jaxseis.Acoustic`, `jaxseis.VariableDensityAcoustic`, ...) lists its model
+parameters in `parameters`, in a fixed order; the model dict must have exactly these keys (a bare
+array for `Acoustic`, whose only parameter is `m`). The core reads the valid range of each
+parameter for its value checks, pads each parameter onto the absorbing layer by edge replication,
+and returns gradients and Born images as the same pytree as the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["Parameter"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One model parameter of a physics.
+
+    **Fields:**
+
+    - `name`: the key in the model dict (`"m"`, `"rho"`, ...).
+    - `unit`: its unit (`"s^2/km^2"`, `"g/cm^3"`, `"1"` for dimensionless, `"rad"`).
+    - `meaning`: one line saying what it is (used in error messages and `repr`).
+    - `lower`, `upper`: the valid range (`None`: unbounded on that side); `lower_open` /
+      `upper_open` say whether the bound itself is excluded.
+    - `differentiable`: whether gradients and Born perturbations w.r.t. it are implemented
+      (if not, `jax.grad` asking for it raises `NotImplementedError` naming it).
+    """
+
+    name: str
+    unit: str
+    meaning: str
+    lower: float | None = None
+    upper: float | None = None
+    lower_open: bool = False
+    upper_open: bool = False
+    differentiable: bool = True
+
+    @property
+    def valid_range(self) -> str:
+        """The valid range as text, e.g. `"> 0"`, `"(-0.5, inf)"`, `"any finite value"`."""
+        lo, hi = self.lower, self.upper
+        if lo is None and hi is None:
+            return "any finite value"
+        if hi is None:
+            return f"{'>' if self.lower_open else '>='} {lo:g}"
+        if lo is None:
+            return f"{'<' if self.upper_open else '<='} {hi:g}"
+        return (f"{'(' if self.lower_open else '['}{lo:g}, {hi:g}{')' if self.upper_open else ']'}")
+
+    def outside(self, x, xp):
+        """Boolean mask of the values of `x` outside the valid range (NaN counts as outside)."""
+        bad = ~xp.isfinite(x)
+        if self.lower is not None and math.isfinite(self.lower):
+            bad = bad | ((x <= self.lower) if self.lower_open else (x < self.lower))
+        if self.upper is not None and math.isfinite(self.upper):
+            bad = bad | ((x >= self.upper) if self.upper_open else (x > self.upper))
+        return bad
+
+    def __str__(self):
+        return f"{self.name} ({self.unit}, {self.valid_range}): {self.meaning}"

@@ -1,0 +1,261 @@
+"""What a physics gives the generic Devito solver: a `Kernel` written against a `Context`.
+
+A physics' Devito backend (`jaxseis/physics/<name>/_devito.py`) is a subclass of `Kernel`. It
+declares its symbolic Devito objects through the `Context` (which remembers how to make a runtime
+twin of each, so the generic `Solver` can lease, fill, save and restore them without knowing the
+physics) and returns the equations of each operator:
+
+- `forward_eqs(source, save, born, sub)`: forward modelling from a point (`ctx.src`) or extended
+  (`ctx.wts * ctx.wav`) source, recorded by the receivers `ctx.receivers`; with `save` the fields
+  listed in `saved` are the saved variants `ctx.saved(f)` (every time level kept); with `born` the
+  scattered fields (`ctx.born_state`) driven by the perturbations `ctx.perturbation(c)` are
+  recorded instead; with `sub > 0`, what the imaging needs every `sub` steps in
+  `ctx.subsampled(...)` fields.
+- `adjoint_eqs(srca, ext, grad, sub)`: the exact transpose of the forward recursion driven by
+  receiver data, with, as asked, the adjoint wavefield sampled at the sources (`ctx.srca`), the
+  extended-source adjoint (`ctx.wadj`) and the imaging conditions of the coefficients `grad`
+  (accumulated into `ctx.gradient(c)`), reading the saved (or subsampled) forward fields.
+
+Host-side NumPy maps between the model parameters and the coefficients the equations use
+(`coefficients`, its derivative `linearize` and that derivative's transpose `transpose`) make
+parametrisations exact by construction (chain rule, pointwise or any linear map with its transpose).
+
+Time indexing shared by every physics: Devito's time index `k` holds step `n = k - 1`, slot 0 is the
+zero state before the first step and the loop runs `k = 1 .. nt`; every sparse time series (sources,
+receivers, the extended-source wavelet) has `nt + 2` rows with row `k` = sample `k - 1`.
+Checkpointing restarts a block from the `time_order` levels of every state field; imaging at
+reverse step `k` may read saved forward levels `k - 1 .. k + 1` and adjoint levels `k - 1 .. k + 1`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from devito import (ConditionalDimension, Eq, Function, SparseTimeFunction, TimeFunction)
+
+__all__ = ["Context", "Kernel", "OPERATOR_KWARGS", "mirror"]
+
+# Devito options: OpenMP on the CPU (threads from OMP_NUM_THREADS or `nthreads=` at apply time).
+OPERATOR_KWARGS = {"language": "openmp", "opt": ("advanced", {"openmp": True})}
+
+
+@dataclass
+class Spec:
+    """How to make a runtime twin of a symbolic object: `cls(**kwargs, **overrides)`."""
+
+    role: str        # coef, dcoef, grad, aux, state, born, adjoint, sub, fixed, sparse, ext
+    cls: type
+    kwargs: dict
+    time_order: int = 0
+    components: tuple = field(default_factory=tuple)
+    symbol: object = None
+
+    def make(self, **overrides):
+        return self.cls(**{**self.kwargs, **overrides})
+
+
+def components(obj):
+    """The plain Devito functions of an object (the components of a vector/tensor function)."""
+    values = getattr(obj, "values", None)
+    if callable(values) and not hasattr(obj, "data"):
+        return list(values())
+    return [obj]
+
+
+class Context:
+    """The symbolic objects of one configuration, registered by name with how to remake them.
+
+    Only names, dimensions, staggering and dtypes matter at apply time: each call passes its own
+    runtime objects with the same names (fresh or pooled), never these symbols.
+    """
+
+    def __init__(self, grid, space_order, cell_volume, free_surface_index, nghost, options=()):
+        self.grid = grid
+        self.space_order = space_order
+        self.cell_volume = cell_volume
+        self.fs = free_surface_index  # None or the padded depth index of the surface
+        self.nghost = nghost
+        self.options = dict(options)
+        self.dt = grid.stepping_dim.spacing
+        self.specs: dict[str, Spec] = {}
+        self._saved: dict[str, object] = {}
+        self._tsub: dict[int, ConditionalDimension] = {}
+        so = space_order
+        self.damp = self._register("fixed", Function, name="damp", grid=grid, space_order=so)
+        self.src = self._register("sparse", SparseTimeFunction, name="src", grid=grid, npoint=1,
+                                  nt=2)
+        self.srca = self._register("sparse", SparseTimeFunction, name="srca", grid=grid, npoint=1,
+                                   nt=2)
+        self.wts = self._register("ext", Function, name="wts", grid=grid, space_order=so)
+        self.wav = self._register("ext", Function, name="wav", dimensions=(grid.time_dim,),
+                                  shape=(2,), dtype=grid.dtype)
+        self.wadj = self._register("ext", Function, name="wadj", grid=grid, space_order=so)
+        self.receivers: list = []
+
+    # ------------------------------------------------------------------ registration
+    def _register(self, role, cls, order=0, **kwargs):
+        name = kwargs["name"]
+        if name in self.specs:
+            return self.specs[name].symbol
+        spec = Spec(role, cls, kwargs, order)
+        obj = spec.make()
+        spec.symbol = obj
+        spec.components = tuple(c.name for c in components(obj))
+        self.specs[name] = spec
+        return obj
+
+    def coefficient(self, name, **kw):
+        """A coefficient Function on the padded grid, filled from `Kernel.coefficients`."""
+        return self._register("coef", Function, name=name, grid=self.grid,
+                              space_order=self.space_order, **kw)
+
+    def perturbation(self, name, **kw):
+        """The Born perturbation `d<name>` of a coefficient, filled from `Kernel.linearize`."""
+        return self._register("dcoef", Function, name="d" + name, grid=self.grid,
+                              space_order=self.space_order, **kw)
+
+    def gradient(self, name, **kw):
+        """The imaging accumulator `g_<name>` of a coefficient (zeroed per call)."""
+        return self._register("grad", Function, name="g_" + name, grid=self.grid,
+                              space_order=self.space_order, **kw)
+
+    def auxiliary(self, name, **kw):
+        """A scratch Function on the padded grid, zeroed per call."""
+        return self._register("aux", Function, name=name, grid=self.grid,
+                              space_order=self.space_order, **kw)
+
+    def _time(self, role, name, time_order, cls, kw):
+        return self._register(role, cls, order=time_order, name=name, grid=self.grid,
+                              time_order=time_order, space_order=self.space_order, **kw)
+
+    def state(self, name, time_order=2, cls=TimeFunction, **kw):
+        """A forward state field (circular buffer of `time_order + 1` levels; zeroed per call)."""
+        return self._time("state", name, time_order, cls, kw)
+
+    def born_state(self, name, time_order=2, cls=TimeFunction, **kw):
+        """A scattered (Born) field."""
+        return self._time("born", name, time_order, cls, kw)
+
+    def adjoint_state(self, name, time_order=2, cls=TimeFunction, **kw):
+        """An adjoint field (carried over between checkpointed blocks)."""
+        return self._time("adjoint", name, time_order, cls, kw)
+
+    def saved(self, f):
+        """The saved variant of the state field `f` (same name; every time level kept at run
+        time: `nt + 2` levels, or a block's for checkpointing)."""
+        name = f.name
+        if name not in self._saved:
+            spec = self.specs[name]
+            self._saved[name] = spec.make(save=3)
+        return self._saved[name]
+
+    def tsub(self, factor):
+        """The (cached) sub-sampled time dimension: runtime subsampled fields share it."""
+        if factor not in self._tsub:
+            self._tsub[factor] = ConditionalDimension(name="tsub", parent=self.grid.time_dim,
+                                                      factor=factor)
+        return self._tsub[factor]
+
+    def subsampled(self, name, factor, **kw):
+        """A field kept every `factor`-th step (`Subsampled` storage)."""
+        key = f"{name}@{factor}"
+        if key not in self.specs:
+            spec = Spec("sub", TimeFunction, dict(name=name, grid=self.grid, time_order=0,
+                                                  space_order=self.space_order, save=2,
+                                                  time_dim=self.tsub(factor), **kw))
+            spec.symbol = spec.make()
+            spec.components = (name,)
+            self.specs[key] = spec
+        return self.specs[key].symbol
+
+    def receiver(self, name="rec"):
+        """A receiver SparseTimeFunction (one per recorded component, in data order)."""
+        rec = self._register("sparse", SparseTimeFunction, name=name, grid=self.grid, npoint=1,
+                             nt=2)
+        if name not in self.receivers:
+            self.receivers.append(name)
+        return rec
+
+    # ------------------------------------------------------------------ queries for the solver
+    def fields(self, role):
+        return [s for s in self.specs.values() if s.role == role]
+
+    def spec_of(self, component):
+        """The spec a (component) name belongs to."""
+        for key, spec in self.specs.items():
+            if component in spec.components and spec.role != "sub":
+                return spec
+        return None
+
+    def multiple(self):
+        """Block lengths of checkpointing are multiples of this: the circular buffers of the state
+        and adjoint fields then have the same slots in local and global time indexing."""
+        mods = [s.time_order + 1 for s in self.specs.values() if s.role in ("state", "adjoint")]
+        return math.lcm(*mods) if mods else 1
+
+
+def mirror(ctx, nxt):
+    """Zero-value surface at the free-surface depth index: `nxt = 0` there and odd mirror into the
+    `nghost` ghost rows above (the zero-pressure free surface of acoustic physics)."""
+    if ctx.fs is None:
+        return []
+    zdim, zs = ctx.grid.dimensions[-1], ctx.fs
+    eqs = [Eq(nxt.subs(zdim, zs), 0)]
+    eqs += [Eq(nxt.subs(zdim, zs - i), -nxt.subs(zdim, zs + i)) for i in range(1, ctx.nghost + 1)]
+    return eqs
+
+
+class Kernel:
+    """Base of a physics' Devito equations (see the module docstring). Subclasses set `saved` and
+    write `__init__(ctx)`, `forward_eqs` and `adjoint_eqs`; the parameter <-> coefficient maps
+    default to the identity (coefficients named like the parameters)."""
+
+    #: the physics' model parameter names, in order (as its `parameters`)
+    parameters: tuple[str, ...] = ()
+    #: state fields whose every time level a gradient keeps (`FullStorage`)
+    saved: tuple[str, ...] = ()
+    #: whether data have a component axis (one receiver function per recorded component)
+    component_axis: bool = False
+    #: number of fields `Subsampled` storage keeps
+    n_subsampled: int = 1
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    @classmethod
+    def ghost_rows(cls, space_order: int) -> int:
+        """Ghost rows above a free surface (mirror rows the stencils read): `space_order / 2` for
+        a centred second derivative; wider composite stencils need more."""
+        return space_order // 2
+
+    # -- host-side parameter maps (NumPy, on the padded grid) ------------------------------
+    def coefficients(self, model: dict) -> dict:
+        """Coefficient arrays of the Devito functions from the (padded) model parameters."""
+        return dict(model)
+
+    def linearize(self, model: dict, dmodel: dict) -> dict:
+        """Perturbations of the coefficients (keys: coefficient names) for a model perturbation."""
+        return dict(dmodel)
+
+    def transpose(self, model: dict, grads: dict) -> dict:
+        """Transpose of `linearize`: parameter gradients from coefficient gradients."""
+        return dict(grads)
+
+    def needs(self, wrt: tuple) -> tuple:
+        """The coefficients whose imaging is needed for gradients w.r.t. the parameters `wrt`."""
+        return tuple(wrt)
+
+    # -- equations -----------------------------------------------------------------------------
+    def forward_eqs(self, source: str, save: bool, born: bool, sub: int):
+        """`(equations, operator name)` of forward (or Born) modelling."""
+        raise NotImplementedError
+
+    def adjoint_eqs(self, srca: bool, ext: bool, grad: tuple, sub: int):
+        """`(equations, operator name)` of the adjoint sweep."""
+        raise NotImplementedError
+
+    @staticmethod
+    def zeros_like(model):
+        return {k: np.zeros_like(v) for k, v in model.items()}
