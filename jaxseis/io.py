@@ -1,4 +1,7 @@
-"""Shot records to and from SEG-Y files (with segyio).
+"""Shot records to and from SEG-Y files (with segyio); gridded models with `read_model` and
+`write_model` (SEG-Y, NPY, NPZ, HDF5 as JUDI writes it, raw binary: see `jaxseis._model_io`).
+
+Shot records:
 
 `write_shots` stores one trace per (shot, receiver), shot-major: trace `i * nrec + j` is receiver
 `j` of shot `i`. Samples are 4-byte IEEE floats (format 5), big-endian, SEG-Y revision 1.
@@ -45,7 +48,9 @@ import numpy as np
 from ._errors import InvalidArgument, InvalidShape
 from ._geometry import TimeAxis
 
-__all__ = ["read_shots", "write_shots"]
+from ._model_io import read_model, write_model
+
+__all__ = ["read_model", "read_shots", "write_model", "write_shots"]
 
 _MAGIC = "JAXSEIS v1"
 _INT32_MAX = 2**31 - 1
