@@ -11,7 +11,7 @@
 | `"npy"` | `.npy` | not stored: pass `spacing=` (and `origin=`) to `read_model` |
 | `"npz"` | `.npz` | arrays `spacing` and `origin` beside the model array |
 | `"hdf5"` | `.h5`, `.hdf5`, `.hdf` | JUDI's datasets `n`, `d`, `o` |
-| `"raw"` | `.bin`, `.raw`, `.dat`, or any other name when `shape=` is given | not stored: `spacing=` |
+| `"raw"` | `.bin`, `.raw`, `.dat`, any other name with `shape=` | not stored: `spacing=` |
 
 `spacing=` and `origin=` (metres, jaxseis axis order) given to `read_model` override what the file
 says; a file without spacing information and no `spacing=` is an error naming the file.
@@ -177,7 +177,8 @@ def _axes_perm(axes, ndim: int, path: str) -> list[int] | None:
     names = tuple(str(a).lower() for a in axes)
     if sorted(names) != sorted(want):
         raise InvalidArgument(
-            f"`axes` must name the {ndim} stored axes of `{path}` with {', '.join(want)} (each once), "
+            f"`axes` must name the {ndim} stored axes of `{path}` with {', '.join(want)} (each "
+            "once), "
             f"e.g. {tuple(reversed(want))!r} for a depth-major file, got {tuple(axes)!r}.")
     return [names.index(a) for a in want]
 
@@ -186,7 +187,8 @@ def _order(order) -> str:
     o = str(order).upper()
     if o not in ("C", "F"):
         raise InvalidArgument(
-            f"`order` must be 'C' (last index fastest) or 'F' (first index fastest), got {order!r}.")
+            f"`order` must be 'C' (last index fastest) or 'F' (first index fastest), got "
+            f"{order!r}.")
     return o
 
 

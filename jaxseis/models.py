@@ -452,7 +452,8 @@ def marmousi(spacing: float | Sequence[float] = 30.0, *, antialias: bool = True,
       (aliased when much coarser).
 
     **Returns:** `(vp, grid)`: `vp` in km/s, `[x, z]`, of `grid.shape`; `grid` a `Grid` with origin
-    `(0, 0)`, `floor(12000 / dx) + 1` by `floor(3000 / dz) + 1` nodes (401 x 101 at the default 30 m).
+    `(0, 0)`, `floor(12000 / dx) + 1` by `floor(3000 / dz) + 1` nodes (401 x 101 at the default
+    30 m).
     Values lie in 1.028 to 4.7 km/s; the top of the model is water (1.5 km/s, about 200 m deep), the
     depth axis starts at the sea surface.
 

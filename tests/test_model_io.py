@@ -151,7 +151,8 @@ def test_npz_keys_and_missing_spacing(tmp_path):
     a = _model(G2)
     path = tmp_path / "two.npz"
     np.savez(path, vp=a, rho=a * 0.5)
-    with pytest.raises(js.InvalidArgument, match=r"^`.*two.npz` holds several arrays \('vp', 'rho'\)"):
+    with pytest.raises(js.InvalidArgument,
+                       match=r"^`.*two.npz` holds several arrays \('vp', 'rho'\)"):
         io.read_model(path, spacing=10.0)
     with pytest.raises(js.InvalidArgument, match=r"two.npz.*no grid spacing.*`spacing=`"):
         io.read_model(path, key="rho")
