@@ -308,3 +308,26 @@ def test_resample_ricker(tmp_path):
     tone = np.sin(2 * np.pi * 0.4 * fine.values)[:, None]
     out, _ = io.resample(tone, fine, 2.0)
     assert np.max(np.abs(out[20:-20])) < 1e-2
+
+
+def test_failed_write_leaves_old_file(tmp_path, shots, monkeypatch):
+    """write_shots / write_model write a temporary file and move it: a failure midway keeps the
+    previous file and leaves no temporary behind."""
+    data, time, src, rec = shots
+    path = tmp_path / "keep.sgy"
+    io.write_shots(path, data, time, src, rec)
+    before = path.read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # as open() gives, not mkstemp's 0600
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(segyio.tools, "create_text_header", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        io.write_shots(path, 2 * data, time, src, rec)
+    with pytest.raises(RuntimeError, match="disk full"):
+        io.write_model(path, np.ones((3, 4), np.float32), js.Grid((3, 4), 10.0))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["keep.sgy"]
