@@ -211,3 +211,18 @@ def test_bad_files(tmp_path):
         io.read_model(tmp_path / "fake.h5")
     with pytest.raises(js.InvalidShape, match=r"^`array` has shape \(7, 5\) but `grid`"):
         io.write_model(tmp_path / "x.npy", a, G3)
+
+
+def test_readme_files_example(tmp_path, monkeypatch):
+    """The README's "Files" example runs as written."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+                 if "read_model" in b)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["vp"].shape == (401, 101) and namespace["data"].shape == (401, 121)
+    np.testing.assert_array_equal(namespace["src"], [[500.0, 20.0]])
