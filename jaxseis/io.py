@@ -640,10 +640,11 @@ def read_shots(path, *, depth_convention: str = "auto", dt=None, grid: Grid | No
         _, shot = np.unique(src, axis=0, return_inverse=True)
         shot = shot.reshape(-1)
         nshots = int(shot.max()) + 1
-        first_tr = np.array([np.argmax(shot == s) for s in range(nshots)])
-        keys = np.array([(fidx[t], fr[shot == s].min(), t) for s, t in enumerate(first_tr)])
+        _, first_tr = np.unique(shot, return_index=True)  # first trace of each shot
+        fr_min = np.full(nshots, np.iinfo(np.int64).max)
+        np.minimum.at(fr_min, shot, fr.astype(np.int64))
         rank = np.empty(nshots, dtype=np.int64)
-        rank[np.lexsort(keys.T[::-1])] = np.arange(nshots)
+        rank[np.lexsort((first_tr, fr_min, fidx[first_tr]))] = np.arange(nshots)
         shot = rank[shot]
     counts = np.bincount(shot, minlength=nshots)
     if np.any(counts != counts[0]):

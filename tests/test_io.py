@@ -159,7 +159,8 @@ def test_write_validation(tmp_path, shots):
 
 
 # ------------------------------------------------------------------------- depth conventions
-def _foreign(path, n_rec=4, nt=60, dt_us=1000, src_x=500.0, scalar=-100, **depth_fields):
+def _foreign(path, n_rec=4, nt=60, dt_us=1000, src_x=500.0, scalar=-100, rec_x0=0.0,
+             **depth_fields):
     """One shot written with segyio directly (not jaxseis): source at `src_x` m, receivers every
     100 m, coordinates in centimetres (SourceGroupScalar = ElevationScalar = -100); the depth
     fields are given in metres."""
@@ -174,7 +175,7 @@ def _foreign(path, n_rec=4, nt=60, dt_us=1000, src_x=500.0, scalar=-100, **depth
         for k in range(n_rec):
             h = {tf.FieldRecord: 1, tf.TraceNumber: k + 1, tf.SourceGroupScalar: scalar,
                  tf.ElevationScalar: scalar, tf.SourceX: int(round(src_x * 100)),
-                 tf.GroupX: 100 * 100 * k, tf.TRACE_SAMPLE_INTERVAL: dt_us}
+                 tf.GroupX: int(round(100 * (rec_x0 + 100 * k))), tf.TRACE_SAMPLE_INTERVAL: dt_us}
             for name, metres in depth_fields.items():
                 h[getattr(tf, name)] = int(round(metres * 100))
             f.header[k] = h
@@ -283,6 +284,16 @@ def test_many_files_grouped_by_source(tmp_path):
         io.read_shots([a, c])
     with pytest.raises(FileNotFoundError, match="nope.sgy"):
         io.read_shots([a, tmp_path / "nope.sgy"])
+    # One shot split over two files (receivers 0-300 m and 400-700 m): merged by source position.
+    a2 = tmp_path / "a2.sgy"
+    ta2 = _foreign(a2, src_x=700.0, rec_x0=400.0, SourceSurfaceElevation=20.0,
+                   ReceiverGroupElevation=50.0)
+    d, t, s, r = io.read_shots([a, a2])
+    assert d.shape == (1, 60, 8)
+    np.testing.assert_array_equal(r[:, 0], np.arange(8) * 100.0)
+    np.testing.assert_array_equal(d[0], np.concatenate([ta, ta2]).T)
+    with pytest.raises(js.InvalidArgument, match=r"different numbers of traces \(4 to 8\)"):
+        io.read_shots([a, a2, b])
 
 
 def test_resample_ricker(tmp_path):
