@@ -508,7 +508,8 @@ def read_model(path, *, format: str | None = None, key: str | None = None,
 
     **Arguments:**
 
-    - `path`: the file; its extension picks the format (table in `jaxseis.io`'s docstring).
+    - `path`: the file; its extension picks the format (`.sgy`/`.segy`, `.npy`, `.npz`,
+      `.h5`/`.hdf5`, `.bin`/`.raw`/`.dat`; layouts in the `jaxseis.io` module docstring).
     - `format`: `"segy"`, `"npy"`, `"npz"`, `"hdf5"` or `"raw"`, overriding the extension.
     - `key`: the array to read from an NPZ or HDF5 file holding several (e.g. JUDI's `"m"` or
       `"m0"`); an error lists the keys when it is needed and missing.
@@ -518,7 +519,7 @@ def read_model(path, *, format: str | None = None, key: str | None = None,
       (default little-endian float32), layout `"C"` (last index fastest, default) or `"F"` (first
       index fastest) and axis names (default `("x", "z")`/`("x", "y", "z")`, e.g. `("z", "x")`
       for depth-major files). `order` also applies to HDF5: `"F"` (default) for Julia/JUDI files.
-    - `dtype`: the returned array's dtype (float32).
+    - `dtype`: the returned array's dtype (float32; `None` keeps the stored one).
 
     **Returns:** `(array, grid)`: the stored quantity as it is in the file (JUDI's `m` stays squared
     slowness), in jaxseis order `[x, (y,) z]`, and its `Grid`.

@@ -1,5 +1,5 @@
 """Shot records to and from SEG-Y files (with segyio); gridded models with `read_model` and
-`write_model` (SEG-Y, NPY, NPZ, HDF5 as JUDI writes it, raw binary: see `jaxseis._model_io`).
+`write_model` (SEG-Y, NPY, NPZ, HDF5 as JUDI writes it, raw binary: "Gridded models" below).
 
 **Shot records.** `write_shots` stores one trace per (shot, receiver), shot-major: trace
 `i * nrec + j` is receiver `j` of shot `i`. Samples are 4-byte IEEE floats (format 5), big-endian,
@@ -72,7 +72,10 @@ import numpy as np
 
 from ._errors import InvalidArgument, InvalidShape, InvalidType
 from ._geometry import Grid, TimeAxis
+from . import _model_io
 from ._model_io import _atomic_write, read_model, write_model
+
+__doc__ = (__doc__ or "") + "\n**Gridded models.** " + (_model_io.__doc__ or "")
 
 __all__ = ["read_model", "read_shots", "resample", "write_model", "write_shots"]
 
