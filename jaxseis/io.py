@@ -503,7 +503,7 @@ def _depth_summary(h: dict) -> str:
     return "headers: " + (", ".join(parts) if parts else "all depth and elevation fields are 0")
 
 
-def _resample_matrix_apply(x: np.ndarray, t_old: TimeAxis, t_new: TimeAxis,
+def _sinc_resample(x: np.ndarray, t_old: TimeAxis, t_new: TimeAxis,
                            half_width: int = 16) -> np.ndarray:
     """Windowed-sinc (Kaiser, beta 8) band-limited resampling of `x` (..., nt_old) along its last
     axis onto `t_new`; anti-aliased (cut-off at the new Nyquist frequency) when coarser."""
@@ -561,7 +561,7 @@ def resample(data, time: TimeAxis, dt) -> tuple[np.ndarray, TimeAxis]:
             f"`data` must have shape (..., nt, nrec) with nt = {time.nt} (`time`), got {d.shape}.")
     if t_new == time:
         return d.astype(np.float32), time
-    out = _resample_matrix_apply(np.swapaxes(d, -1, -2), time, t_new)
+    out = _sinc_resample(np.swapaxes(d, -1, -2), time, t_new)
     return np.swapaxes(out, -1, -2).astype(np.float32), t_new
 
 
