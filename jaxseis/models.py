@@ -7,7 +7,8 @@ on the host, once, and become JAX arrays when they enter an operator.
 
 The presets mirror Devito's `examples/seismic/preset_models.py` (`constant`, `layers`, `circle`),
 with metres instead of grid indices. `random_model` draws layered, folded and faulted models for
-training sets; it is deterministic for a given seed.
+training sets; it is deterministic for a given seed. `marmousi` returns the Marmousi-II velocity
+shipped as package data, resampled to a requested spacing.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._errors import InvalidArgument, InvalidShape
+from ._errors import InvalidArgument, InvalidShape, InvalidType
 from ._geometry import Grid
 
 __all__ = [
     "camembert",
     "constant",
     "layered",
+    "marmousi",
     "random_model",
     "smooth",
     "to_slowness2",
@@ -37,8 +39,18 @@ __all__ = [
 
 def _check_grid(grid) -> Grid:
     if not isinstance(grid, Grid):
-        raise TypeError(f"`grid` must be a jaxseis.Grid, got {type(grid).__name__}.")
+        raise InvalidType(f"`grid` must be a jaxseis.Grid, got {type(grid).__name__}.")
     return grid
+
+
+def _floats(value, name: str, unit: str) -> np.ndarray:
+    """`np.asarray(value, float)`, with a jaxseis error naming `name` for non-numeric input."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidType(
+            f"`{name}` must be a number or an array of numbers ({unit}), got "
+            f"{type(value).__name__} {value!r:.60}.") from None
 
 
 def _positive(value, name: str, unit: str = "km/s") -> float:
@@ -101,7 +113,7 @@ def layered(grid: Grid, velocities: Sequence[float] = (1.5, 2.0, 2.5, 3.0),
     **Returns:** a velocity array (km/s) of `grid.shape`.
     """
     grid = _check_grid(grid)
-    vels = np.asarray(velocities, dtype=float).reshape(-1)
+    vels = _floats(velocities, "velocities", "km/s").reshape(-1)
     if vels.size == 0:
         raise InvalidArgument(
             "`velocities` must hold at least one layer velocity (km/s), got none.")
@@ -111,7 +123,7 @@ def layered(grid: Grid, velocities: Sequence[float] = (1.5, 2.0, 2.5, 3.0),
     if depths is None:
         d = z0 + (z1 - z0) * np.arange(1, vels.size) / vels.size
     else:
-        d = np.asarray(depths, dtype=float).reshape(-1)
+        d = _floats(depths, "depths", "m").reshape(-1)
         if d.size != vels.size - 1:
             raise InvalidShape(
                 f"`depths` must hold len(velocities) - 1 = {vels.size - 1} interface depths (m), "
@@ -151,7 +163,7 @@ def camembert(grid: Grid, vp_background: float = 2.5, vp_disc: float = 3.0,
     if center is None:
         c = np.array([0.5 * (lo + hi) for lo, hi in grid.bounds])
     else:
-        c = np.asarray(center, dtype=float).reshape(-1)
+        c = _floats(center, "center", "m").reshape(-1)
         if c.size != grid.ndim:
             raise InvalidShape(
                 f"`center` must have {grid.ndim} coordinates (m), one per grid axis, got {c.size}.")
@@ -203,7 +215,7 @@ def smooth(vp, sigma_m: float | Sequence[float] = 100.0, grid=None, *,
 
     **Returns:** a smoothed copy of `vp` (the input is not modified).
     """
-    a = np.asarray(vp, dtype=float)
+    a = _floats(vp, "vp", "km/s")
     if a.ndim not in (2, 3):
         raise InvalidShape(f"`vp` must be a 2D or 3D array, got shape {a.shape}.")
     if not np.all(np.isfinite(a)):
@@ -217,14 +229,14 @@ def smooth(vp, sigma_m: float | Sequence[float] = 100.0, grid=None, *,
             raise InvalidShape(f"`vp` has shape {a.shape} but `grid` has shape {grid.shape}.")
         spacing = np.asarray(grid.spacing, dtype=float)
     else:
-        spacing = np.asarray(grid, dtype=float).reshape(-1)
+        spacing = _floats(grid, "grid", "spacing in m").reshape(-1)
         if spacing.size == 1:
             spacing = np.repeat(spacing, a.ndim)
         if spacing.size != a.ndim or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
             raise InvalidArgument(
                 f"`grid` as a spacing must be {a.ndim} positive numbers (m), got "
                 f"{np.asarray(grid).tolist()}.")
-    sig = np.asarray(sigma_m, dtype=float).reshape(-1)
+    sig = _floats(sigma_m, "sigma_m", "m").reshape(-1)
     if sig.size == 1:
         sig = np.repeat(sig, a.ndim)
     if sig.size != a.ndim:
@@ -248,7 +260,7 @@ def _make_rng(key_or_seed) -> np.random.Generator:
     if isinstance(key_or_seed, np.random.Generator):
         return key_or_seed
     if isinstance(key_or_seed, (bool, np.bool_)):
-        raise TypeError(
+        raise InvalidType(
             "`key_or_seed` must be an int seed, a numpy Generator or a JAX PRNG key, got bool.")
     if isinstance(key_or_seed, (int, np.integer)):
         if key_or_seed < 0:
@@ -266,7 +278,7 @@ def _make_rng(key_or_seed) -> np.random.Generator:
     except Exception:  # noqa: BLE001 - anything that is not a key gets the message below
         arr = None
     if arr is None or arr.dtype.kind not in "ui" or arr.ndim != 1:
-        raise TypeError(
+        raise InvalidType(
             "`key_or_seed` must be an int seed, a numpy Generator or a single JAX PRNG key, got "
             f"{type(key_or_seed).__name__}.")
     return np.random.default_rng([int(v) for v in arr.astype(np.uint64)])
@@ -380,7 +392,7 @@ def random_model(key_or_seed, grid: Grid, vmin: float = 1.5, vmax: float = 3.5,
 
 def to_slowness2(vp, *, dtype=np.float32) -> np.ndarray:
     """Squared slowness `m = 1 / vp**2` in s^2/km^2 from a velocity in km/s (all values > 0)."""
-    a = np.asarray(vp, dtype=float)
+    a = _floats(vp, "vp", "km/s")
     if not np.all(np.isfinite(a)) or np.any(a <= 0):
         raise InvalidArgument(
             f"`vp` must be positive and finite (km/s), got values in [{np.nanmin(a)}, "
@@ -390,9 +402,87 @@ def to_slowness2(vp, *, dtype=np.float32) -> np.ndarray:
 
 def to_velocity(m, *, dtype=np.float32) -> np.ndarray:
     """Velocity `vp = 1 / sqrt(m)` in km/s from a squared slowness in s^2/km^2 (all values > 0)."""
-    a = np.asarray(m, dtype=float)
+    a = _floats(m, "m", "s^2/km^2")
     if not np.all(np.isfinite(a)) or np.any(a <= 0):
         raise InvalidArgument(
             f"`m` must be positive and finite (s^2/km^2), got values in [{np.nanmin(a)}, "
             f"{np.nanmax(a)}].")
     return (1.0 / np.sqrt(a)).astype(dtype)
+
+
+# --------------------------------------------------------------------------------------------------
+# Marmousi-II (package data)
+
+_MARMOUSI_FILE = "marmousi2_vp.npz"
+_MARMOUSI_SPACING = 7.5
+
+
+def _marmousi_raw() -> np.ndarray:
+    """The shipped Marmousi-II velocity at 7.5 m, float64 km/s, `[x, z]` (1601, 401)."""
+    from importlib import resources
+
+    with resources.files("jaxseis").joinpath("data", _MARMOUSI_FILE).open("rb") as fh:
+        with np.load(fh) as z:
+            return z["vp_m_per_s"].astype(float) / 1000.0
+
+
+def _interp_axis(a: np.ndarray, x_old: np.ndarray, x_new: np.ndarray, axis: int) -> np.ndarray:
+    """Linear interpolation of `a` along `axis` from nodes `x_old` to `x_new` (inside them)."""
+    i = np.clip(np.searchsorted(x_old, x_new, side="right") - 1, 0, x_old.size - 2)
+    w = (x_new - x_old[i]) / (x_old[i + 1] - x_old[i])
+    shape = [1] * a.ndim
+    shape[axis] = x_new.size
+    w = w.reshape(shape)
+    return np.take(a, i, axis=axis) * (1.0 - w) + np.take(a, i + 1, axis=axis) * w
+
+
+def marmousi(spacing: float | Sequence[float] = 30.0, *, antialias: bool = True,
+             dtype=np.float32) -> tuple[np.ndarray, Grid]:
+    """The Marmousi-II P-wave velocity model (2D, 12 km x 3 km), shipped with jaxseis.
+
+    **Arguments:**
+
+    - `spacing`: the node spacing in metres of the returned model, one value for both axes or
+      `(dx, dz)`; each must be >= 7.5 m, the sampling of the shipped copy (jaxseis does not invent
+      detail by interpolating to a finer grid: a finer spacing raises `jaxseis.InvalidArgument`).
+    - `antialias`: when coarser than 7.5 m, smooth each axis first with a Gaussian of standard
+      deviation `0.5 * sqrt(h**2 - 7.5**2)` metres (`h` the new spacing along that axis; the
+      variance a box average over one new cell adds beyond the original one), then interpolate
+      linearly at the new nodes. `False` interpolates the original samples without smoothing
+      (aliased when much coarser).
+
+    **Returns:** `(vp, grid)`: `vp` in km/s, `[x, z]`, of `grid.shape`; `grid` a `Grid` with origin
+    `(0, 0)`, `floor(12000 / dx) + 1` by `floor(3000 / dz) + 1` nodes (401 x 101 at the default
+    30 m).
+    Values lie in 1.028 to 4.7 km/s; the top of the model is water (1.5 km/s, about 200 m deep), the
+    depth axis starts at the sea surface.
+
+    **Provenance:** the Marmousi-II model (Allied Geophysics Laboratory, University of Houston) as
+    the 1601 x 401, 7.5 m raw file `vp_marmousi_bi` of the devitocodes/data repository, which
+    Devito's examples read; shipped in `jaxseis/data/marmousi2_vp.npz` rounded to 1 m/s. Copyright
+    and terms (free for research and publication): `jaxseis/data/marmousi_copyright.txt`.
+    """
+    h = _floats(spacing, "spacing", "m").reshape(-1)
+    if h.size == 1:
+        h = np.repeat(h, 2)
+    if h.size != 2:
+        raise InvalidShape(
+            f"`spacing` must be one number or a (dx, dz) pair in metres, got {h.size} values.")
+    if not np.all(np.isfinite(h)) or np.any(h < _MARMOUSI_SPACING):
+        raise InvalidArgument(
+            f"`spacing` must be >= {_MARMOUSI_SPACING} m (the sampling of the shipped Marmousi-II "
+            f"copy; a finer grid would only interpolate it), got {h.tolist()}.")
+    vp = _marmousi_raw()
+    h0 = _MARMOUSI_SPACING
+    if antialias and np.any(h > h0):
+        sigma = 0.5 * np.sqrt(np.maximum(h**2 - h0**2, 0.0))
+        vp = smooth(vp, sigma, (h0, h0), dtype=np.float64)
+    shape = []
+    for axis in range(2):
+        x_old = h0 * np.arange(vp.shape[axis])
+        n = int(np.floor(x_old[-1] / h[axis] + 1e-9)) + 1
+        shape.append(n)
+        if h[axis] != h0:
+            vp = _interp_axis(vp, x_old, h[axis] * np.arange(n), axis)
+    grid = Grid(shape=tuple(shape), spacing=tuple(float(v) for v in h))
+    return np.ascontiguousarray(vp, dtype=dtype), grid

@@ -21,7 +21,7 @@ def test_constant():
     assert np.all(vp == np.float32(2.0))
     with pytest.raises(js.InvalidArgument, match="`vp`"):
         models.constant(GRID, -1.0)
-    with pytest.raises(TypeError, match="`grid`"):
+    with pytest.raises(js.InvalidType, match="`grid`"):  # also a TypeError
         models.constant((41, 31), 2.0)
 
 
@@ -151,3 +151,35 @@ def test_conversions_roundtrip():
         models.to_slowness2(np.array([1.0, 0.0]))
     with pytest.raises(js.InvalidArgument, match="`m`"):
         models.to_velocity(np.array([0.4, np.nan]))
+
+
+def test_bad_types_are_jaxseis_errors():
+    for call, name in [(lambda: models.layered(GRID, ("fast", "slow")), "`velocities`"),
+                       (lambda: models.smooth("abc", 10.0, GRID), "`vp`"),
+                       (lambda: models.to_velocity([["x"]]), "`m`"),
+                       (lambda: models.random_model(True, GRID), "`key_or_seed`"),
+                       (lambda: models.random_model("seed", GRID), "`key_or_seed`")]:
+        with pytest.raises(js.InvalidType) as e:
+            call()
+        assert isinstance(e.value, TypeError) and str(e.value).startswith(name), e.value
+
+
+def test_marmousi():
+    vp, grid = models.marmousi()  # 30 m
+    assert isinstance(grid, js.Grid) and grid.spacing == (30.0, 30.0) and grid.origin == (0.0, 0.0)
+    assert vp.shape == grid.shape == (401, 101) and vp.dtype == np.float32
+    assert grid.extent == (12000.0, 3000.0)
+    assert 1.0 <= vp.min() and vp.max() <= 4.7 + 1e-6
+    np.testing.assert_allclose(vp[:, :5], 1.5, atol=1e-6)  # water on top (about 200 m)
+    assert vp[:, -1].mean() > 3.5  # fast at depth
+    full, g = models.marmousi(7.5)  # the shipped sampling, to 1 m/s
+    assert full.shape == (1601, 401) and g.spacing == (7.5, 7.5)
+    assert full.min() == pytest.approx(1.028, abs=1e-6) and full.max() == pytest.approx(4.7)
+    np.testing.assert_allclose(vp.mean(), full.mean(), rtol=2e-3)  # smoothing keeps the mean
+    v2, g2 = models.marmousi((15.0, 25.0), antialias=False, dtype=np.float64)
+    assert g2.shape == (801, 121) and v2.dtype == np.float64
+    np.testing.assert_allclose(v2[:, ::3], full[::2, ::10], atol=1e-12)  # common nodes: exact
+    with pytest.raises(js.InvalidArgument, match=r"^`spacing` must be >= 7.5 m"):
+        models.marmousi(5.0)
+    with pytest.raises(js.InvalidShape, match="`spacing`"):
+        models.marmousi((30.0, 30.0, 30.0))
