@@ -31,7 +31,7 @@ def check_model(op, model: dict, label: str):
     `label` is the model argument's name (`m`/`m0` for Acoustic, `model`/`model0` otherwise)."""
     for p in op.parameters:
         x = np.asarray(model[p.name])
-        name, where = (label, "") if op.single_array else (p.name, f" (in `{label}`)")
+        name, where = (label, "") if op.single_array else (p.name, f" in `{label}`")
         nonfinite = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         if nonfinite:
             raise InvalidArgument(

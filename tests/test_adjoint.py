@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from helpers import bandlimited_wavelets, smooth_random
 from jaxseis.testing import dot_test
 
 F32_TOL = 1e-4
@@ -24,25 +25,6 @@ F64_TOL = 1e-11
 
 # Two point sources: one on a node, one between nodes (tests the transpose of the interpolation).
 SRC2 = np.array([[150.0, 25.0], [263.0, 37.0]])
-
-
-def smooth_random(rng, shape, sigma_cells=2.0):
-    """Zero-mean, unit-std random field low-passed with a Gaussian of `sigma_cells` (FFT filter):
-    band-limited, so float32 cancellation in the dot products is not what limits the test."""
-    x = rng.standard_normal(shape)
-    k = np.meshgrid(*[np.fft.fftfreq(n) for n in shape], indexing="ij")
-    filt = np.exp(-2.0 * np.pi**2 * sigma_cells**2 * sum(ki**2 for ki in k))
-    y = np.real(np.fft.ifftn(np.fft.fftn(x) * filt))
-    return y / y.std()
-
-
-def bandlimited_wavelets(rng, wavelet, nsrc):
-    """Random source time functions `(nt, nsrc)` with the amplitude spectrum of `wavelet`."""
-    nt = wavelet.shape[0]
-    spec = np.abs(np.fft.rfft(np.asarray(wavelet, dtype=np.float64)))
-    noise = np.fft.rfft(rng.standard_normal((nt, nsrc)), axis=0)
-    q = np.fft.irfft(noise * spec[:, None], n=nt, axis=0)
-    return q / np.abs(q).max()
 
 
 # ------------------------------------------------------------------------------------ fixtures

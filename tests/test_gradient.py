@@ -31,10 +31,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from helpers import bandlimited_wavelets, check_rates, smooth_random
+from helpers import report_taylor as report
 from jaxseis.testing import taylor_test
 
-RATE1_TOL = 0.1
-RATE2_TOL = 0.15
 SRC2 = np.array([[150.0, 25.0], [263.0, 37.0]])
 A = 5.0  # the observed data's model is `x_true - A * dx` (see the module docstring)
 
@@ -55,39 +55,6 @@ def interior_bumps(op, m, amplitude):
     b = (np.exp(-((x - 130.0) ** 2 + (z - 170.0) ** 2) / (2 * 30.0**2))
          - 0.7 * np.exp(-((x - 280.0) ** 2 + (z - 200.0) ** 2) / (2 * 30.0**2)))
     return (amplitude * m * b).astype(m.dtype)
-
-
-def bandlimited_wavelets(rng, wavelet, nsrc):
-    """Random source time functions `(nt, nsrc)` with the amplitude spectrum of `wavelet`."""
-    nt = wavelet.shape[0]
-    spec = np.abs(np.fft.rfft(np.asarray(wavelet, dtype=np.float64)))
-    noise = np.fft.rfft(rng.standard_normal((nt, nsrc)), axis=0)
-    q = np.fft.irfft(noise * spec[:, None], n=nt, axis=0)
-    return q / np.abs(q).max()
-
-
-def smooth_random(rng, shape, sigma_cells=2.0):
-    x = rng.standard_normal(shape)
-    k = np.meshgrid(*[np.fft.fftfreq(n) for n in shape], indexing="ij")
-    filt = np.exp(-2.0 * np.pi**2 * sigma_cells**2 * sum(ki**2 for ki in k))
-    y = np.real(np.fft.ifftn(np.fft.fftn(x) * filt))
-    return y / y.std()
-
-
-def report(name, res):
-    print(f"\n[taylor {name}] {res!r}")
-    ratios1 = res.first_order[:-1] / res.first_order[1:]
-    ratios2 = res.second_order[:-1] / res.second_order[1:]
-    print(f"  r1 ratios per halving {np.round(ratios1, 3).tolist()}")
-    print(f"  r2 ratios per halving {np.round(ratios2, 3).tolist()}")
-
-
-def check_rates(res):
-    assert np.all(res.first_order > 0) and np.all(res.second_order > 0)
-    assert abs(res.rate1 - 1.0) <= RATE1_TOL, res
-    assert abs(res.rate2 - 2.0) <= RATE2_TOL, res
-    # r2 much smaller than r1 at the smallest step: the gradient term cancels the linear part.
-    assert res.second_order[-1] < 0.1 * res.first_order[-1], res
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -1,0 +1,41 @@
+"""Helpers the test files share: random fields and wavelets that keep dot products well
+conditioned, and the Taylor-rate checks."""
+
+import numpy as np
+
+
+def smooth_random(rng, shape, sigma_cells=2.0):
+    """Zero-mean, unit-std random field low-passed with a Gaussian of `sigma_cells` (FFT filter):
+    band-limited, so float32 cancellation in the dot products is not what limits the test."""
+    x = rng.standard_normal(shape)
+    k = np.meshgrid(*[np.fft.fftfreq(n) for n in shape], indexing="ij")
+    filt = np.exp(-2.0 * np.pi**2 * sigma_cells**2 * sum(ki**2 for ki in k))
+    y = np.real(np.fft.ifftn(np.fft.fftn(x) * filt))
+    return y / y.std()
+
+
+def bandlimited_wavelets(rng, wavelet, nsrc):
+    """Random source time functions `(nt, nsrc)` with the amplitude spectrum of `wavelet`."""
+    nt = wavelet.shape[0]
+    spec = np.abs(np.fft.rfft(np.asarray(wavelet, dtype=np.float64)))
+    noise = np.fft.rfft(rng.standard_normal((nt, nsrc)), axis=0)
+    q = np.fft.irfft(noise * spec[:, None], n=nt, axis=0)
+    return q / np.abs(q).max()
+
+
+def report_taylor(name, res):
+    """Print a `TaylorResult` with the remainders' ratios per halving."""
+    print(f"\n[taylor {name}] {res!r}")
+    ratios1 = res.first_order[:-1] / res.first_order[1:]
+    ratios2 = res.second_order[:-1] / res.second_order[1:]
+    print(f"  r1 ratios per halving {np.round(ratios1, 3).tolist()}")
+    print(f"  r2 ratios per halving {np.round(ratios2, 3).tolist()}")
+
+
+def check_rates(res, rate1_tol=0.1, rate2_tol=0.15):
+    """First-order remainders shrink ~2x and second-order ones ~4x per halving, and the gradient
+    term cancels the linear part (r2 << r1 at the smallest step)."""
+    assert np.all(res.first_order > 0) and np.all(res.second_order > 0)
+    assert abs(res.rate1 - 1.0) <= rate1_tol, res
+    assert abs(res.rate2 - 2.0) <= rate2_tol, res
+    assert res.second_order[-1] < 0.1 * res.first_order[-1], res
