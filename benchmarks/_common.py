@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmark scripts: the S2 and S3 problems (../shared/BENCHMARKS.md),
+"""Shared helpers of the benchmark scripts: the S2 and S3 problems (benchmarks/README.md),
 interleaved timing, peak RSS, subprocess isolation for memory, tables and JSON output.
 
 Importing this module sets OMP_NUM_THREADS=2 (unless already set) and quiets Devito; import it

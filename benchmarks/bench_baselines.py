@@ -1,4 +1,4 @@
-"""jaxseis against baselines on S2 (../shared/BENCHMARKS.md): a pure-JAX `lax.scan` propagator with
+"""jaxseis against baselines on S2 (benchmarks/README.md): a pure-JAX `lax.scan` propagator with
 the same discretisation (benchmarks/jax_stencil.py), differentiated by JAX's reverse-mode AD, and
 deepwave (PyTorch, optional) when it is installed.
 
@@ -186,7 +186,7 @@ def main(argv=None):
     agree["benchmark residual max|d(m0) - d_obs| / max|d_obs|"] = residual_rel
     print(f"  note: max|d(m0) - d_obs| / max|d_obs| is {residual_rel:.1e} (the anomaly sends next "
           "to nothing back within the record), so the misfit's gradient is round-off: gradients are "
-          "compared on 0.5 ||d(m0)||^2; the timing keeps the BENCHMARKS.md misfit")
+          "compared on 0.5 ||d(m0)||^2; the timing keeps the S2 misfit")
     for k, v in agree.items():
         print(f"  {k:70s} {v:.2e}")
 

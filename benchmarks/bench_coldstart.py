@@ -1,5 +1,5 @@
 """Cold start: the first forward and gradient in a fresh process, with Devito's disk cache warm vs
-cold, on S2 (../shared/BENCHMARKS.md).
+cold, on S2 (benchmarks/README.md).
 
 Every new process pays for `import jax, jaxseis`, the JAX trace/compile of the jitted function, and
 for each Devito operator its symbolic build (lowering to C, in-process, every time) and its C

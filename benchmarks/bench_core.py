@@ -1,4 +1,4 @@
-"""jaxseis against the same Devito operators called directly, on S2 and S3 (shared/BENCHMARKS.md).
+"""jaxseis against the same Devito operators called directly, on S2 and S3 (see benchmarks/README.md).
 
 Both sides use the *same* host `Solver` (jaxseis/devito/_solver.py), hence the same compiled Devito
 operators; what differs is everything around `Operator.apply`. The direct side is what a careful
@@ -108,7 +108,7 @@ class Direct:
         self.u = TimeFunction(name="u", grid=g, time_order=2, space_order=so)
         self.du = TimeFunction(name="du", grid=g, time_order=2, space_order=so)
         self.v = TimeFunction(name="v", grid=g, time_order=2, space_order=so)
-        self.grad = Function(name="grad", grid=g, space_order=so)
+        self.grad = Function(name="g_m", grid=g, space_order=so)  # the imaging of coefficient m
         self.usave = TimeFunction(name="u", grid=g, time_order=2, space_order=so, save=nt + 2)
         self.usave.data_with_halo[:] = 0  # touch it (S2 0.4 GB, S3 5.3 GB) once, outside timings
 
@@ -144,7 +144,7 @@ class Direct:
         self.v.data_with_halo[:] = 0
         self.grad.data_with_halo[:] = 0
         self._apply(self.op_grad, m=self.m, rec=self.resid, v=self.v, u=self.usave,
-                    grad=self.grad)
+                    g_m=self.grad)
         return f, self.s.unpad_model_adjoint(self.grad.data)
 
 
@@ -297,7 +297,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--quick", action="store_true", help="small grid (smoke test, seconds)")
     p.add_argument("--problem", choices=["s2", "s3"], default="s2",
-                   help="S2 (2D, default) or S3 (3D, ~13 GB) of ../shared/BENCHMARKS.md")
+                   help="S2 (2D, default) or S3 (3D, ~13 GB) described in benchmarks/README.md")
     p.add_argument("--json", type=Path, default=None,
                    help="default results/bench_core.json (s2) or results/bench_core_s3.json (s3)")
     p.add_argument("--skip-memory-check", action="store_true",

@@ -1,4 +1,4 @@
-"""Memory of the gradient on the long-record case (S2 with tn = 4000 ms, ../shared/BENCHMARKS.md):
+"""Memory of the gradient on the long-record case (S2 with tn = 4000 ms, see benchmarks/README.md):
 jaxseis value_and_grad with FullStorage() vs Checkpointed() (Revolve with the default budget: one
 recomputation) vs Checkpointed(6) (Revolve with 6 checkpoints: less memory, more recomputation) vs
 Subsampled(4).

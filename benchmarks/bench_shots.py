@@ -1,4 +1,4 @@
-"""S2-shots: where the shots of a batched call run (see ../../shared/BENCHMARKS.md, problem S2-shots).
+"""S2-shots: where the shots of a batched call run (see benchmarks/README.md, problem S2-shots).
 
 Compares, for `forward` and `value_and_grad` of the summed least-squares misfit over 8 shots:
 
