@@ -38,3 +38,100 @@ class JaxseisWarning(UserWarning):
 
 class DispersionWarning(JaxseisWarning):
     """The grid has fewer than about 4 points per minimum wavelength at the peak frequency."""
+
+
+# ---------------------------------------------------------------------------------- under jax.jit
+# A value error found by a host callback under `jax.jit` reaches the user inside JAX's
+# `JaxRuntimeError`, whose text opens with "INTERNAL: CpuCallback error calling callback:" and a
+# stack dump, our message being its last line; JAX also logs the callback's traceback to stderr.
+# That wrapper cannot be changed from Python (the text is made by the XLA runtime; `eqx.error_if`
+# under `jax.jit` gives the same wrapper). So jaxseis (1) keeps JAX's callback logger quiet about
+# our own errors (no traceback spam) and (2) when such an error ends a script or a notebook cell,
+# prints our message first, then the user's frames, instead of the stack dump. Set
+# JAXSEIS_EXCEPTHOOK=0 to leave Python's and IPython's exception display alone.
+
+import logging as _logging
+import os as _os
+import re as _re
+import sys as _sys
+
+_OURS = ("InvalidArgument", "InvalidShape", "InvalidType", "UnstableTimeStep",
+         "InsufficientMemory", "ClusterUnavailable")
+_LINE = _re.compile(r"^(?:[\w.]*\.)?(" + "|".join(_OURS) + r"): (.*)$")
+
+
+class _QuietOwnErrors(_logging.Filter):
+    """Drop JAX's "pure_callback failed" log records for jaxseis's own input errors."""
+
+    def filter(self, record):
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, JaxseisError)
+
+
+def jit_error_message(exc):
+    """`(class name, message)` of a jaxseis error carried by a `JaxRuntimeError`, or None."""
+    for line in reversed(str(exc).strip().splitlines()):
+        match = _LINE.match(line.strip())
+        if match:
+            return match.group(1), match.group(2)
+    return None
+
+
+def _is_jax_runtime_error(exc):
+    try:
+        import jax
+
+        return isinstance(exc, jax.errors.JaxRuntimeError)
+    except Exception:  # pragma: no cover - jax is a dependency
+        return False
+
+
+def _format(etype, value, tb):
+    import traceback
+
+    found = jit_error_message(value) if _is_jax_runtime_error(value) else None
+    if found is None:
+        return None
+    name, msg = found
+    frames = "".join(traceback.format_tb(tb)) if tb is not None else ""
+    return (f"jaxseis.{name} (raised inside a jitted computation): {msg}\n"
+            f"Traceback (most recent call last):\n{frames}"
+            f"{etype.__module__}.{etype.__qualname__}: jaxseis.{name}: {msg}\n")
+
+
+def _install():
+    _logging.getLogger("jax._src.callback").addFilter(_QuietOwnErrors())
+    if _os.environ.get("JAXSEIS_EXCEPTHOOK", "1") == "0":
+        return
+    previous = _sys.excepthook
+
+    def hook(etype, value, tb):
+        text = _format(etype, value, tb)
+        if text is None:
+            return previous(etype, value, tb)
+        _sys.stderr.write(text)
+
+    if not getattr(_sys.excepthook, "_jaxseis", False):
+        hook._jaxseis = True
+        _sys.excepthook = hook
+    try:  # inside IPython / Jupyter: the same for a cell that ends with such an error
+        from IPython import get_ipython
+
+        ip = get_ipython()
+    except Exception:
+        ip = None
+    if ip is not None and not getattr(ip, "_jaxseis_exc", False):
+        import jax
+
+        def handler(shell, etype, value, tb, tb_offset=None):
+            text = _format(etype, value, tb)
+            if text is None:
+                return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+            _sys.stderr.write(text)
+            return None
+
+        ip.set_custom_exc((jax.errors.JaxRuntimeError,), handler)
+        ip._jaxseis_exc = True
+
+
+_install()

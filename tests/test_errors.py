@@ -391,3 +391,28 @@ def test_no_dispersion_warning_for_fine_problem(p, monkeypatch):
         warnings.simplefilter("error", js.DispersionWarning)
         op.forward(p["m"], p["wavelet"], p["src"], p["rec"])
         jax.grad(lambda m: jnp.sum(op.forward(m, p["wavelet"], p["src"], p["rec"]) ** 2))(p["m"])
+
+
+def test_jit_error_reads_our_message_first(tmp_path):
+    """A bad value under jax.jit that ends a script: stderr opens with our message, JAX's callback
+    traceback is not logged, and the stack dump of the XLA runtime is not shown."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "bad.py"
+    script.write_text(
+        "import sys\nimport numpy as np, jax\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from conftest import small_problem\n"
+        "p = small_problem(); op = p['op']\n"
+        "m = np.array(p['m']); m[3, 3] = np.nan\n"
+        "jax.jit(op.forward)(m, p['wavelet'], p['src'], p['rec']).block_until_ready()\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300)
+    print(out.stderr)
+    assert out.returncode != 0
+    first = out.stderr.strip().splitlines()[0]
+    assert first.startswith("jaxseis.InvalidArgument") and "`m` must be finite" in first
+    assert "CpuCallback" not in out.stderr and "pure_callback failed" not in out.stderr
+    assert "bad.py" in out.stderr  # the user's own frames are still shown
