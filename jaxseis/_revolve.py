@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from math import comb
 
+from ._errors import InvalidArgument
+
 __all__ = ["beta", "n_advances", "schedule"]
 
 
@@ -65,9 +67,9 @@ def schedule(n_steps: int, n_snapshots: int) -> list[tuple]:
     """The optimal action list reversing `n_steps` steps with `n_snapshots` stored states (besides
     the initial one). At most `n_snapshots` checkpoints are stored at any time."""
     if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        raise InvalidArgument(f"n_steps must be >= 1, got {n_steps}")
     if n_snapshots < 0:
-        raise ValueError(f"n_snapshots must be >= 0, got {n_snapshots}")
+        raise InvalidArgument(f"n_snapshots must be >= 0, got {n_snapshots}")
     actions: list[tuple] = []
     # The recursion "advance m, store, reverse the right part with one checkpoint fewer, drop,
     # reverse the left part" on an explicit stack (its depth grows with the checkpoints).

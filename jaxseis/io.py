@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 
 import numpy as np
 

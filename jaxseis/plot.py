@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._errors import InvalidArgument, InvalidShape
+from ._errors import InvalidArgument, InvalidShape, InvalidType
 from ._geometry import Grid, TimeAxis
 
 __all__ = ["plot_image", "plot_loss", "plot_model", "plot_models", "plot_shot"]
@@ -39,7 +39,7 @@ def _new_axes(ax, ncols=1, figsize=None):
 def _section_axes(grid: Grid, shape: tuple[int, ...]) -> tuple[int, int]:
     """Which grid axes a 2D array of `shape` spans: (x, depth) of a 2D grid, or an x-z section."""
     if not isinstance(grid, Grid):
-        raise TypeError(f"`grid` must be a jaxseis.Grid, got {type(grid).__name__}.")
+        raise InvalidType(f"`grid` must be a jaxseis.Grid, got {type(grid).__name__}.")
     if len(shape) != 2:
         raise InvalidShape(
             f"the array to plot must be 2D (nx, nz), got shape {shape}; for a 3D model pass a "

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
+from ._errors import InvalidArgument
+
 __all__ = ["dot_test", "taylor_test", "TaylorResult"]
 
 
@@ -20,7 +22,7 @@ def _vdot(a, b):
     """`<a, b>` in float64 for arrays or matching pytrees (dicts of arrays: summed over leaves)."""
     la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
     if len(la) != len(lb):
-        raise ValueError(f"the two sides have different structures: {len(la)} and {len(lb)} "
+        raise InvalidArgument(f"the two sides have different structures: {len(la)} and {len(lb)} "
                          f"arrays ({jax.tree_util.tree_structure(a)} vs "
                          f"{jax.tree_util.tree_structure(b)}).")
     return float(sum(np.vdot(np.asarray(u, dtype=np.float64).ravel(),
