@@ -63,7 +63,7 @@ def _refuse_model(op, model, arg, what, allowed=()):
     """Refuse a perturbed model parameter (not in `allowed`), naming it as the user knows it."""
     for k, v in model.items():
         if k not in allowed:
-            _refuse(v, op._label(arg) if op.single_array else f"{k}` (in `{arg}", what)
+            _refuse(v, op._label(arg) if op.single_array else f"{k}` in `{arg}", what)
 
 
 def _values(*args):
@@ -83,7 +83,7 @@ def _spec(op, shape, dtype=None):
 
 
 def _leaves(op, model, names=None):
-    return [model[k] for k in (names or op.names)]
+    return [model[k] for k in (op.names if names is None else names)]
 
 
 def _zero_filled(op, part: dict, names):

@@ -55,9 +55,16 @@ import os as _os
 import re as _re
 import sys as _sys
 
-_OURS = ("InvalidArgument", "InvalidShape", "InvalidType", "UnstableTimeStep",
-         "InsufficientMemory", "ClusterUnavailable")
-_LINE = _re.compile(r"^(?:[\w.]*\.)?(" + "|".join(_OURS) + r"): (.*)$")
+_LINE = _re.compile(r"^(?:jaxseis\.[\w.]*\.)?(\w+): (.*)$")
+_RAISED: dict = {}  # "Class: message" of jaxseis errors raised in host callbacks (bounded)
+
+
+def record_callback_error(exc):
+    """Remember a jaxseis error raised inside a host callback, so that the display hook reformats
+    exactly ours (and nothing that only looks like it)."""
+    _RAISED[f"{type(exc).__name__}: {exc}"] = None
+    while len(_RAISED) > 256:
+        _RAISED.pop(next(iter(_RAISED)))
 
 
 class _QuietOwnErrors(_logging.Filter):
@@ -69,11 +76,14 @@ class _QuietOwnErrors(_logging.Filter):
 
 
 def jit_error_message(exc):
-    """`(class name, message)` of a jaxseis error carried by a `JaxRuntimeError`, or None."""
-    for line in reversed(str(exc).strip().splitlines()):
-        match = _LINE.match(line.strip())
-        if match:
-            return match.group(1), match.group(2)
+    """`(class name, message)` of the jaxseis error a `JaxRuntimeError` carries (its last line, a
+    message one of our callbacks raised), or None."""
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return None
+    match = _LINE.match(lines[-1].strip())
+    if match and f"{match.group(1)}: {match.group(2)}" in _RAISED:
+        return match.group(1), match.group(2)
     return None
 
 
@@ -120,18 +130,19 @@ def _install():
         ip = get_ipython()
     except Exception:
         ip = None
-    if ip is not None and not getattr(ip, "_jaxseis_exc", False):
+    # Only when no other custom handler is registered (IPython has one slot).
+    if ip is not None and not getattr(ip, "custom_exceptions", ()):
         import jax
 
         def handler(shell, etype, value, tb, tb_offset=None):
             text = _format(etype, value, tb)
             if text is None:
                 return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
-            _sys.stderr.write(text)
+            _sys.last_type, _sys.last_value, _sys.last_traceback = etype, value, tb
+            shell._showtraceback(etype, value, text.rstrip("\n").splitlines())
             return None
 
         ip.set_custom_exc((jax.errors.JaxRuntimeError,), handler)
-        ip._jaxseis_exc = True
 
 
 _install()

@@ -180,7 +180,7 @@ class Context:
 
     # ------------------------------------------------------------------ queries for the solver
     def fields(self, role):
-        return [s for s in self.specs.values() if s.role == role]
+        return [s for s in list(self.specs.values()) if s.role == role]
 
     def spec_of(self, component):
         """The spec a (component) name belongs to."""
@@ -192,7 +192,8 @@ class Context:
     def multiple(self):
         """Block lengths of checkpointing are multiples of this: the circular buffers of the state
         and adjoint fields then have the same slots in local and global time indexing."""
-        mods = [s.time_order + 1 for s in self.specs.values() if s.role in ("state", "adjoint")]
+        mods = [s.time_order + 1 for s in list(self.specs.values())
+                if s.role in ("state", "adjoint")]
         return math.lcm(*mods) if mods else 1
 
 

@@ -6,7 +6,8 @@ in `Solver.builds`) and a store of saved forward wavefields. Every call gets its
 for the model, sources, receivers and wavefields (leased from a pool), so calls may run from several
 threads at once (Devito's tests/test_threading.py); nothing shared is mutated after construction,
 except the wavefield store, which is locked. No JAX in here: callbacks may run on a JAX runtime
-thread, where using JAX can deadlock (jax-ml/jax#24255).
+thread, where using JAX can deadlock (jax-ml/jax#24255). (The Context registers a Subsampled field
+lazily, under the operator lock, when its operator is first built; readers iterate snapshots.)
 
 The solver knows nothing about one physics: it pads every model parameter by edge replication
 (the transpose sums the layer back onto the edge), fills the coefficient functions the kernel asks
@@ -166,7 +167,10 @@ class Solver:
                     build = self.kernel.forward_eqs if kind == "forward" else self.kernel.adjoint_eqs
                     eqs, name = build(**flags)
                     op = Operator(eqs, name=name, **OPERATOR_KWARGS)
-                    self._op_args[id(op)] = {p.name for p in op.parameters}
+                    known = {c for spec in list(self.ctx.specs.values()) for c in spec.components}
+                    self._op_args[id(op)] = (
+                        {p.name for p in op.parameters},
+                        {p.name for p in op.parameters if p.name in known})
                     self._ops[key] = op
                     self.builds += 1
         return op
@@ -279,8 +283,9 @@ class Solver:
         _zero(f)
         return f
 
-    def _buffers(self, role, tag="t"):
-        return {s.kwargs["name"]: self._buffer(s.kwargs["name"], tag) for s in self._specs(role)}
+    def _buffers(self, role, tag="t", skip=()):
+        return {s.kwargs["name"]: self._buffer(s.kwargs["name"], tag) for s in self._specs(role)
+                if s.kwargs["name"] not in skip}
 
     def _grid_points_with_halo(self):
         return int(np.prod([n + 2 * (self.cfg.space_order // 2) for n in self.padded_shape]))
@@ -307,13 +312,13 @@ class Solver:
 
     def _new_sub(self, nt, sub):
         out = {}
-        for key, spec in self.ctx.specs.items():
+        for key, spec in list(self.ctx.specs.items()):
             if spec.role == "sub" and key.endswith(f"@{sub}"):
                 out[spec.kwargs["name"]] = spec.make(save=nt // sub + 2)
         return out
 
     def _apply(self, op, nt, dt, nthreads=None, time_m=1, **fields):
-        names = self._op_args[id(op)]
+        names, functions = self._op_args[id(op)]
         kw = {"time_m": time_m, "time_M": nt, "dt": self.dtype.type(dt)}
         if "damp" in names:
             kw["damp"] = self.damp
@@ -321,6 +326,10 @@ class Solver:
             for c in components(obj):
                 if c.name in names:
                     kw[c.name] = c
+        missing = functions - set(kw)
+        if missing:  # never fall back on the Context's shared symbolic objects
+            raise RuntimeError(f"operator {op.name} was given no {sorted(missing)} (a kernel's "
+                               f"coefficients/linearize must cover every function it declares)")
         if nthreads:
             kw["nthreads"] = int(nthreads)
         op.apply(**kw)
@@ -377,9 +386,9 @@ class Solver:
         op = self.operator("forward", source="extended" if extended else "point",
                            save=full, born=born, **({"sub": sub} if sub else {}))
         padded = self._padded(model)
+        state = self._buffers("state", skip=self.kernel.saved if full else ())
         fields = {**self._coefficients(padded), **self._receivers(rec, nt),
-                  **self._source_fields(nt, **source), **self._buffers("state"),
-                  **self._aux()}
+                  **self._source_fields(nt, **source), **state, **self._aux()}
         history = None
         if full:
             saved = self._new_saved(nt)
@@ -465,8 +474,9 @@ class Solver:
     def _images(self, padded, fields, needs, wrt):
         """Parameter gradients (physical grid) from the coefficient imaging accumulators."""
         coef = [s.kwargs["name"] for s in self._specs("coef")]
-        grads = {c: np.asarray(fields["g_" + c].data, dtype=np.float64) if c in needs
-                 else np.zeros(self.padded_shape) for c in coef}
+        zero = np.zeros(self.padded_shape)
+        grads = {c: np.asarray(fields["g_" + c].data, dtype=np.float64) if c in needs else zero
+                 for c in coef}
         par = self.kernel.transpose(padded, grads)
         return {k: self.unpad_model_adjoint(par[k]) for k in wrt}
 
@@ -474,8 +484,8 @@ class Solver:
         padded = self._padded(model)
         needs = tuple(self.kernel.needs(wrt)) if u is not None else ()
         if u is not None and u.kind == "checkpoints":
-            return {"grad": self._gradient_checkpointed(padded, dt, nt, rec, data, u, source,
-                                                        needs, wrt, nthreads)}
+            return self._gradient_checkpointed(padded, dt, nt, rec, data, u, source, needs, wrt,
+                                               nthreads, src=src, wavelet=wavelet)
         sub = u.factor if u is not None and u.kind == "sub" else 0
         op = self.operator("adjoint", srca=src is not None, ext=wavelet is not None, grad=needs,
                            **({"sub": sub} if sub else {}))
@@ -499,7 +509,7 @@ class Solver:
         return out
 
     def _gradient_checkpointed(self, padded, dt, nt, rec, data, hist, source, needs, wrt,
-                               nthreads):
+                               nthreads, src=None, wavelet=None):
         """Run the rest of the Revolve schedule (`jaxseis._revolve`) over the blocks.
 
         Advances use the buffered forward state in global time indexing (restored from a
@@ -508,12 +518,14 @@ class Solver:
         other state fields: their circular slots), recomputes the block and runs the adjoint with
         imaging over the same local range. Block starts satisfy (k0 - 1) % multiple == 0, so the
         circular buffers (the adjoint's carried over between blocks) have the same slots in local
-        and global indexing."""
+        and global indexing. With `src` / `wavelet` the same sweep also returns the source-side
+        adjoint (point sources: sampled per block into the global series; extended: accumulated)."""
         extended = source.get("weights") is not None
         kind = "extended" if extended else "point"
         op_adv = self.operator("forward", source=kind, save=False, born=False)
         op_f = self.operator("forward", source=kind, save=True, born=False)
-        op_a = self.operator("adjoint", grad=needs)
+        op_a = self.operator("adjoint", grad=needs, srca=src is not None,
+                             ext=wavelet is not None)
         blocks = hist.segments
         blen = max(k1 - k0 + 1 for k0, k1 in blocks)
         coefs = self._coefficients(padded)
@@ -541,6 +553,14 @@ class Solver:
             series, full = loc["src"], np.asarray(source["q"]).reshape(nt, -1)
         rec_f = self._receivers(rec, blen)
         rec_a = self._receivers(rec, blen)  # a second lease: other objects of the same size
+        extra, out = {}, {}
+        if src is not None:
+            extra["srca"] = self._sparse("srca", src, None, blen)
+            out["src"] = np.zeros((nt, np.asarray(src).reshape(-1, len(self.cfg.shape)).shape[0]),
+                                  self.dtype)
+        if wavelet is not None:
+            extra["wadj"] = self._function("wadj")
+            extra["wav"] = loc["wav"]  # the block's wavelet, refilled per block
         snaps = hist.snapshots
         data = np.asarray(data)
         current = None  # the block whose starting state the advancing buffers hold
@@ -620,10 +640,16 @@ class Solver:
                     if self.kernel.component_axis:
                         col = col[..., self.ctx.receivers.index(name)]
                     f.data[1:n + 1] = col
+                if "srca" in extra:
+                    extra["srca"].data[:] = 0
                 self._apply(op_a, n, dt, nthreads, **coefs, **aux, **local, **adjoint, **grads,
-                            **rec_a)
-        fields = dict(grads)
-        return self._images(padded, fields, needs, wrt)
+                            **rec_a, **extra)
+                if "srca" in extra:
+                    out["src"][k0 - 1:k1] = extra["srca"].data[1:n + 1]
+        if wavelet is not None:
+            out["weights"] = np.array(extra["wadj"].data[self.interior], dtype=self.dtype.type)
+        out["grad"] = self._images(padded, grads, needs, wrt)
+        return out
 
 
 _SOLVERS: dict[SolverConfig, Solver] = {}

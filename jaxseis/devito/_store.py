@@ -101,12 +101,14 @@ class WavefieldStore:
     def put(self, token, history):
         with self._lock:
             self._entries[int(token)] = history
+            while self._free and self.nbytes() > self.budget:
+                self._free.pop(0)
             while len(self._entries) > 1 and self.nbytes() > self.budget:
                 h = self._pop(next(iter(self._entries)))
                 if h.kind == "full":
                     self._free.extend(h.fields.values())
-            while self._free and self.nbytes() > self.budget:
-                self._free.pop(0)
+                while self._free and self.nbytes() > self.budget:
+                    self._free.pop(0)
 
     def get(self, token):
         with self._lock:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks
-from .._errors import InsufficientMemory
+from .._errors import InsufficientMemory, JaxseisError, record_callback_error
 from .._executor import run as run_shots
 from .._storage import Checkpointed
 from ._solver import _available_bytes, get_solver, new_token
@@ -191,4 +191,8 @@ class Batch:
         self.name, self.args = name, args
 
     def __call__(self, items):
-        return globals()[self.name](*self.args, items)
+        try:
+            return globals()[self.name](*self.args, items)
+        except JaxseisError as e:  # shown first when it ends a script under jit (see _errors.py)
+            record_callback_error(e)
+            raise

@@ -74,9 +74,11 @@ class VariableDensityAcoustic(WaveOperator):
             half[:-1] = 0.5 * (bd[:-1] + bd[1:])
             # max of b_d over the half nodes i - so/2 .. i + so/2 - 1 that Dm_d reads at node i
             k = so // 2
+            n = half.shape[0]
             padded = np.concatenate([np.repeat(half[:1], k, 0), half, np.repeat(half[-1:], k, 0)])
-            win = np.lib.stride_tricks.sliding_window_view(padded, 2 * k, axis=0)
-            bmax = win.max(axis=-1)[: half.shape[0]]
+            bmax = padded[:n].copy()
+            for j in range(1, 2 * k):
+                np.maximum(bmax, padded[j:j + n], out=bmax)
             lam += np.moveaxis(bmax, 0, axis) * w / h**2
         return lam * rho / m
 
