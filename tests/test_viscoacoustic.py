@@ -350,6 +350,9 @@ def test_jit_vmap_grad_over_dict_models_match_loops(vq32):
     srcs = jnp.array([[[120.0, 20.0]], [[205.0, 20.0]], [[300.0, 20.0]]])
     models = {k: np.stack([v, v * 1.01, v * 0.99]) for k, v in model.items()}
     batched = jax.jit(jax.vmap(op.forward, in_axes=(0, None, 0, None)))(models, w, srcs, rec)
+    with js.executor("threads", workers=2):  # the shots of one batch run concurrently
+        threaded = jax.vmap(op.forward, in_axes=(0, None, 0, None))(models, w, srcs, rec)
+    np.testing.assert_array_equal(np.asarray(threaded), np.asarray(batched))
     for i in range(3):
         one = op.forward({k: v[i] for k, v in models.items()}, w, srcs[i], rec)
         np.testing.assert_allclose(np.asarray(batched[i]), np.asarray(one), rtol=0, atol=1e-6)
