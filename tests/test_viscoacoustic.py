@@ -415,6 +415,22 @@ def test_nn_layers_take_dict_models(vq32):
     assert set(born.T(y)) == {"m", "rho", "qp"}
 
 
+def test_shot_tasks_pickle_for_dask(vq32):
+    """What a Dask worker receives (the per-shot task with its operator) survives pickling, with
+    the physics option, and solves the same shot."""
+    import pickle
+
+    from jaxseis.devito import _tasks
+
+    p = vq32
+    op, model, src, rec, w = p["op"], p["model"], p["src"], p["rec"], p["wavelet"]
+    task = pickle.loads(pickle.dumps(_tasks.ForwardShot(op, "point", False, False)))
+    assert task.op == op and task.op.reference_frequency == 0.015
+    q = np.broadcast_to(np.asarray(w)[:, None], (op.time.nt, 1))
+    item = (*[model[k] for k in op.names], q, src, rec)
+    np.testing.assert_array_equal(task(item)[0], np.asarray(op.forward(model, w, src, rec)))
+
+
 # ------------------------------------------------------------------------------------ errors
 def test_bad_models(vq32):
     p = vq32
