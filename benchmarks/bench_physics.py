@@ -1,8 +1,10 @@
 """jaxseis against the same Devito operators called directly (and deepwave, optional), per physics.
 
-`--physics vda` (default: `jaxseis.VariableDensityAcoustic`) or `--physics acoustic`
-(`jaxseis.Acoustic`); another physics is one entry in `PHYSICS` (its class and how to build its
-model dict from vp and rho; a deepwave counterpart is optional).
+`--physics vda` (default: `jaxseis.VariableDensityAcoustic`), `--physics acoustic`
+(`jaxseis.Acoustic`) or `--physics visco` (`jaxseis.Viscoacoustic`, `qp = 20 vp^2` of the same vp,
+reference frequency 0.010 kHz; the gradient is w.r.t. `m` and `rho`, `qp` held fixed); another
+physics is one entry in `PHYSICS` (its class and how to build its model dict from vp and rho; a
+deepwave counterpart is optional).
 
 Problem (S2 geometry with density, dt = 1 ms): interior 301 x 301 at 10 m, space order 8, 40-cell
 damping layer, one source at (1500, 20) m, 301 receivers at (10 i, 0) m, Ricker f0 = 0.010 kHz
@@ -28,7 +30,10 @@ Sides (one process, interleaved: every round runs each side once, the order rota
   summed back onto the edge, `unpad_model_adjoint`).
 - deepwave 0.1.0 (optional; `pip install torch==2.13.0 deepwave==0.1.0`): `vda` ->
   `deepwave.acoustic(v, rho, ...)` (velocity-pressure staggered grid, variable density),
-  `acoustic` -> `deepwave.scalar` (benchmarks/deepwave_s2.py). Same grid, dt, source and receiver
+  `acoustic` -> `deepwave.scalar` (benchmarks/deepwave_s2.py), `visco` ->
+  `deepwave.viscoacoustic(v, rho, q, q_freq=0.010)` (the same single standard linear solid and
+  Q map; pressure-rate source amplitudes are the volume-rate ones times `rho v^2` at the source;
+  `max_vel` the unrelaxed speed and deepwave's own Courant number). Same grid, dt, source and receiver
   nodes, accuracy 8, `pml_width = nbl` (deepwave pads its PML outside the model, like jaxseis),
   units km/s, m, ms, g/cm^3 (consistent: km/s = m/ms), `pml_freq` 0.010 (kHz), `max_vel` pinned
   over both models. The volume-rate source amplitudes are `cumsum(q) dt / (rho_src h^2)`, so that
@@ -188,10 +193,68 @@ class DeepwaveAcoustic:
                     step_ratio=self.step_ratio, offgrid_max_m=self.offgrid_m)
 
 
+def _qp(vp):
+    """The benchmark's attenuation model: `qp = 20 vp^2` (vp in km/s; slow rock attenuates more:
+    about 45 at the top, 245 at the bottom, 80 in the anomaly of the true model)."""
+    return (20.0 * np.asarray(vp, np.float64) ** 2).astype(np.float32)
+
+
+class DeepwaveVisco(DeepwaveAcoustic):
+    """deepwave.viscoacoustic (one standard linear solid on the velocity-pressure staggered grid):
+    the same SLS and `Q -> (tau_sigma, tau_epsilon)` map at `q_freq` as jaxseis.Viscoacoustic's
+    `reference_frequency` (0.010 kHz here), `qp` from `_qp(v)`. Its pressure-rate source adds
+    `dt * amplitude` to the pressure, so the amplitudes are the volume-rate ones times the relaxed
+    modulus `K = rho v^2` at the source. `max_vel` is the unrelaxed (fastest) speed."""
+
+    def __init__(self, A, courant="match", threads=None):
+        super().__init__(A, courant=courant, threads=threads)
+        torch = self.torch
+        t = lambda a: torch.tensor(np.asarray(a, np.float32))  # noqa: E731
+        self.q_true, self.q0 = t(_qp(A["vp_true"])), t(_qp(A["vp0"]))
+        h = self.h
+        origin = np.zeros(len(h))
+        s_idx, _ = DW.nearest_indices(A["src"], h, origin)
+        idx = tuple(s_idx.T)
+        k_src = (np.asarray(A["rho0"], np.float64)[idx] * np.asarray(A["vp0"], np.float64)[idx] ** 2)
+        self.src_amp = self.src_amp * torch.tensor(k_src.astype(np.float32))[None, :, None]
+        y = 1.0 / np.minimum(_qp(A["vp_true"]).min(), _qp(A["vp0"]).min())
+        self.max_vel = float(self.max_vel * (math.sqrt(1.0 + y * y) + y))
+        self.courant_problem = self.dt * self.max_vel * math.sqrt(sum(1.0 / x**2 for x in h))
+        self.courant_number = None  # deepwave's own choice for the unrelaxed speed (step_ratio)
+
+    def _run(self, v, rho, q=None):
+        q = self.q_true if q is None else q
+        out = self.deepwave.viscoacoustic(
+            v, rho, q, self.h, self.dt, source_amplitudes_pressure_rate=self.src_amp,
+            source_locations_pressure_rate=self.src_loc, receiver_locations_p=self.rec_loc,
+            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010, q_freq=0.010,
+            max_vel=self.max_vel, courant_number=self.courant_number)
+        if self.step_ratio is None:
+            self.step_ratio = int(out.info.step_ratio)
+        return out.receiver_amplitudes_p
+
+    def value_and_grad(self):
+        if self.d_obs is None:
+            self.d_obs = self.forward()
+        v = self.v0.detach().clone().requires_grad_(True)
+        rho = self.rho0.detach().clone().requires_grad_(True)
+        r = self._run(v, rho, self.q0) - self.d_obs
+        loss = 0.5 * (r * r).sum()
+        loss.backward()
+        return loss.detach(), v.grad, rho.grad
+
+    def describe(self):
+        return {**super().describe(), "propagator": "deepwave.viscoacoustic", "q_freq": 0.010}
+
+
 PHYSICS = {
     "vda": Physics("VariableDensityAcoustic",
                    lambda vp, rho: {"m": _m(vp), "rho": np.asarray(rho, np.float32)},
                    DeepwaveAcoustic, "variable-density acoustic (m, rho)"),
+    "visco": Physics("Viscoacoustic",
+                     lambda vp, rho: {"m": _m(vp), "rho": np.asarray(rho, np.float32),
+                                      "qp": _qp(vp)},
+                     DeepwaveVisco, "viscoacoustic (m, rho; qp = 20 vp^2 fixed, no gradient)"),
     "acoustic": Physics("Acoustic", lambda vp, rho: _m(vp), _deepwave_scalar,
                         "constant-density acoustic (m); density unused"),
 }
@@ -258,14 +321,19 @@ def jaxseis_callables(S):
     m0 = jax.tree_util.tree_map(jnp.asarray, S["model0"])
     d_obs = jnp.asarray(S["d_obs"])
 
+    # Parameters without derivatives (Viscoacoustic's qp) are held fixed, not differentiated.
+    diff = op.differentiable if isinstance(m0, dict) else None
+    fixed = {k: v for k, v in m0.items() if k not in diff} if diff else {}
+
     def loss(model, d):
-        r = op.forward(model, w, src, rec) - d
+        r = op.forward({**model, **fixed} if diff else model, w, src, rec) - d
         return 0.5 * jnp.sum(r * r)
 
     fwd = jax.jit(op.forward)
     vg = jax.jit(jax.value_and_grad(loss))
+    x0 = {k: m0[k] for k in diff} if diff else m0
     return {FWD: lambda: jax.block_until_ready(fwd(mt, w, src, rec)),
-            GRAD: lambda: jax.block_until_ready(vg(m0, d_obs))}
+            GRAD: lambda: jax.block_until_ready(vg(x0, d_obs))}
 
 
 class Direct:
@@ -380,7 +448,7 @@ class Direct:
         coef_grads = {c: (np.asarray(self.grads["g_" + c].data, np.float64) if c in self.needs
                           else np.zeros(s.padded_shape)) for c in self.coef if c != "imask"}
         par = s.kernel.transpose(padded, coef_grads)
-        g = {k: s.unpad_model_adjoint(par[k]) for k in s.parameters}
+        g = {k: s.unpad_model_adjoint(par[k]) for k in s.parameters if k in par}
         return f, (g if isinstance(model, dict) else g[s.parameters[0]])
 
 

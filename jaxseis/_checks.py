@@ -101,3 +101,12 @@ def warn_dispersion(op, model, wavelet):
             f"{f:.3g} kHz, spacing {max(op.grid.spacing):g} m): expect numerical dispersion; use a finer "
             f"grid or a lower frequency (about 4 or more points per wavelength).",
             DispersionWarning, stacklevel=3)
+
+
+def check_unperturbed(op, name, value):
+    """A nonzero Born perturbation of a parameter without derivatives is refused by name."""
+    if np.any(value != 0):
+        raise NotImplementedError(
+            f"{type(op).__name__}.born does not implement perturbations of `{name}` "
+            f"(dmodel['{name}'] must be zero; only {', '.join(map(repr, op.differentiable))} have "
+            f"derivatives).")

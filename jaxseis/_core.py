@@ -165,7 +165,7 @@ def born(op, kind, model, dmodel, s1, s2, rec):
     task = _tasks.Batch("forward", op, kind, False, True)
     return _bridge.host_call(task, [_spec(op, op.data_shape(rec.shape[0]))],
                              *_leaves(op, model), s1, s2, rec,
-                             *_leaves(op, dmodel, op.differentiable))[0]
+                             *_leaves(op, dmodel))[0]
 
 
 def _born_fwd(op, kind, model, dmodel, s1, s2, rec):
@@ -183,7 +183,7 @@ def _born_bwd(op, kind, res, ct):
     if isinstance(ct, jax.custom_derivatives.SymbolicZero):
         return None, None, None, None, None
     g = _sweep(op, kind, ("grad",), op.differentiable, m, ct, s1, s2, rec, _no_token())[0]
-    return None, g, None, None, None
+    return None, {k: g.get(k) for k in op.names}, None, None, None
 
 
 born.defvjp(_born_fwd, _born_bwd, symbolic_zeros=True)
@@ -243,7 +243,7 @@ def _sweep_bwd(op, kind, outs, wrt, res, cts):
     for name, ct in zip(outs, cts):
         if name == "grad":
             dm = (None if isinstance(ct, jax.custom_derivatives.SymbolicZero)
-                  else _zero_filled(op, ct, op.differentiable))
+                  else _zero_filled(op, ct, op.names))
             part = None if dm is None else born(op, kind, m, dm, s1, s2, rec)
         elif isinstance(ct, jax.custom_derivatives.SymbolicZero):
             part = None

@@ -29,12 +29,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _core
+from ._checks import check_unperturbed
 from ._errors import InvalidArgument, InvalidShape, InvalidType
 from ._geometry import Grid, TimeAxis, critical_dt
 from ._physics import Parameter
 from ._storage import Checkpointed, FullStorage, Subsampled
 
 __all__ = ["WaveOperator"]
+
 
 
 def _fmt(shape):
@@ -277,7 +279,9 @@ class WaveOperator:
     def born(self, model0, dmodel, wavelet, src, rec):
         """Linearized (Born) data `J(model0) dmodel`: the exact derivative of `forward` w.r.t. the
         model for the discrete scheme. Linear in `dmodel` (same structure as the model); its VJP is
-        `born_adjoint`."""
+        `born_adjoint`. The entries of parameters without derivatives (`differentiable=False`)
+        must be zero: a nonzero one raises `NotImplementedError` naming it (checked on the host
+        under `jit`)."""
         src, rec = self._points(src, "src"), self._points(rec, "rec")
         model0 = self._model(model0, self._arg("model0"))
         dmodel = self._dmodel(dmodel)
@@ -294,7 +298,10 @@ class WaveOperator:
         self._eager_check("point", model0, q, src, rec, data=data, label=self._arg("model0"))
         out = _core.sweep(self, "point", ("grad",), self.differentiable, model0, data, q, src,
                           rec)[0]
-        return self._out(out)
+        # A parameter without derivatives gets a zero image: `born` is defined on perturbations
+        # that leave it unchanged, and this is the exact adjoint of that `born`.
+        zero = jnp.zeros(self.grid.shape, self.dtype)
+        return self._out({k: out.get(k, zero) for k in self.names})
 
     def forward_extended(self, model, weights, wavelet, rec):
         """Data of the extended source `weights(x) * wavelet(t)` (a source density on the grid,
@@ -327,9 +334,7 @@ class WaveOperator:
         if self.single_array:
             return self._model(dmodel, name)
         d = self._model(dmodel, name)
-        refused = [k for k in self.names if k not in self.differentiable]
-        if refused:
-            raise NotImplementedError(
-                f"{type(self).__name__}.born does not implement perturbations of "
-                f"{', '.join(f'`{k}`' for k in refused)}.")
+        for k in self.names:
+            if k not in self.differentiable and not isinstance(d[k], jax.core.Tracer):
+                check_unperturbed(self, k, np.asarray(d[k]))
         return d

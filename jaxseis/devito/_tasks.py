@@ -11,7 +11,7 @@ callback) recomputes the forward, so a stale token costs time, never correctness
 
 A shot's item is `(*model, s1, s2, rec[, *dmodel])` for `forward` and
 `(*model, data, s1, s2, rec, token)` for `sweep`, the model parameters in the physics' order (and
-the Born perturbations in the order of its differentiable parameters).
+the Born perturbations in the same order; those of parameters without derivatives must be zero).
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def validate(op, kind, model, s1, s2, rec, data=None, dmodel=None, label="model"
     if dmodel is not None:
         for k, v in dmodel.items():
             _checks.check_finite(v, "dm" if op.single_array else f"dmodel['{k}']")
+            if k not in op.differentiable:
+                _checks.check_unperturbed(op, k, np.asarray(v))
 
 
 def _source_kwargs(kind, s1, s2):
@@ -88,7 +90,7 @@ class ForwardShot:
         s1, s2, rec = rest[:3]
         kw = _source_kwargs(self.kind, s1, s2)
         if self.born:
-            dmodel = dict(zip(op.differentiable, rest[3:]))
+            dmodel = {k: v for k, v in zip(op.names, rest[3:]) if k in op.differentiable}
             return (solver.forward(model, t.dt, t.nt, rec, dmodel=dmodel, nthreads=nthreads,
                                    **kw),)
         if self.save:
@@ -163,7 +165,7 @@ def forward(op, kind, save, born, items):
     """A batch of forward (or Born) shots; every shot is validated before any is solved."""
     for it in items:
         model, rest = _split_model(op, it)
-        dmodel = dict(zip(op.differentiable, rest[3:])) if born else None
+        dmodel = dict(zip(op.names, rest[3:])) if born else None
         validate(op, kind, model, rest[0], rest[1], rest[2], dmodel=dmodel,
                  label="model0" if born else "model")
     if save:

@@ -25,6 +25,31 @@ def _staggered_weights(space_order):
     return np.linalg.solve(a, rhs)
 
 
+def eigen_bound(spacing, space_order, model):
+    """Gershgorin bound, per node, of the largest eigenvalue of `(rho / m) K` (1/ms^2), `K` the
+    staggered operator `sum_d Dm_d(b_d Dp_d)`: its row sums with the largest buoyancy its stencil
+    reaches. `model` holds `m` and `rho` (NumPy, any grid); `spacing` in metres."""
+    m = np.asarray(model["m"], dtype=np.float64)
+    rho = np.asarray(model["rho"], dtype=np.float64)
+    so = space_order
+    w = (2 * np.sum(np.abs(_staggered_weights(so)))) ** 2
+    lam = np.zeros(m.shape)
+    b = 1.0 / rho
+    for axis, h in enumerate(spacing):
+        bd = np.moveaxis(b, axis, 0)
+        half = bd.copy()
+        half[:-1] = 0.5 * (bd[:-1] + bd[1:])
+        # max of b_d over the half nodes i - so/2 .. i + so/2 - 1 that Dm_d reads at node i
+        k = so // 2
+        n = half.shape[0]
+        padded = np.concatenate([np.repeat(half[:1], k, 0), half, np.repeat(half[-1:], k, 0)])
+        bmax = padded[:n].copy()
+        for j in range(1, 2 * k):
+            np.maximum(bmax, padded[j:j + n], out=bmax)
+        lam += np.moveaxis(bmax, 0, axis) * w / h**2
+    return lam * rho / m
+
+
 @dataclass(frozen=True, repr=False)
 class VariableDensityAcoustic(WaveOperator):
     """Variable-density isotropic acoustic wave equation `m u_tt - rho div(grad(u) / rho) = q`.
@@ -60,27 +85,7 @@ class VariableDensityAcoustic(WaveOperator):
         return VariableDensityKernel
 
     def _eigen_bound(self, model):
-        """Gershgorin bound, per node, of the largest eigenvalue of `(rho / m) K` (1/ms^2): the
-        staggered operator's row sums with the largest buoyancy its stencil reaches."""
-        m = np.asarray(model["m"], dtype=np.float64)
-        rho = np.asarray(model["rho"], dtype=np.float64)
-        so = self.space_order
-        w = (2 * np.sum(np.abs(_staggered_weights(so)))) ** 2
-        lam = np.zeros(m.shape)
-        b = 1.0 / rho
-        for axis, h in enumerate(self.grid.spacing):
-            bd = np.moveaxis(b, axis, 0)
-            half = bd.copy()
-            half[:-1] = 0.5 * (bd[:-1] + bd[1:])
-            # max of b_d over the half nodes i - so/2 .. i + so/2 - 1 that Dm_d reads at node i
-            k = so // 2
-            n = half.shape[0]
-            padded = np.concatenate([np.repeat(half[:1], k, 0), half, np.repeat(half[-1:], k, 0)])
-            bmax = padded[:n].copy()
-            for j in range(1, 2 * k):
-                np.maximum(bmax, padded[j:j + n], out=bmax)
-            lam += np.moveaxis(bmax, 0, axis) * w / h**2
-        return lam * rho / m
+        return eigen_bound(self.grid.spacing, self.space_order, model)
 
     def max_speed(self, model, xp=np):
         """The effective maximum velocity (km/s) the stability limit uses: `vp` in a smooth medium,
