@@ -40,6 +40,8 @@ from ._storage import (
 from ._geometry import Grid as Grid, TimeAxis as TimeAxis, critical_dt as critical_dt
 from .wavelets import ricker as ricker
 from . import io as io, losses as losses, models as models, nn as nn, plot as plot, testing as testing
+from . import workflow as workflow
+from .workflow import estimate_wavelet as estimate_wavelet
 
 try:
     __version__ = _md.version("jaxseis")

@@ -35,7 +35,7 @@ import optax
 from . import io, models
 from ._config import Config, ConfigError, check, load_config, physics_classes
 from ._errors import InvalidArgument, InvalidShape, InvalidType
-from ._geometry import Grid, TimeAxis, critical_dt
+from ._geometry import Grid, TimeAxis
 from ._operator import WaveOperator
 from .wavelets import ricker
 
@@ -123,9 +123,9 @@ def _assemble(cfg, section: str, cls, grid, fallback):
     valid = names + ([VP_ALIAS] if alias else [])
     for k in list(files) + list(values):
         if k not in valid:
-            raise ConfigError(f"{cfg.where(f'{section}.files.{k}' if k in files else f'{section}.values.{k}')}"
-                              f": `{k}` is not a parameter of {cls.__name__}; valid keys: "
-                              f"{', '.join(map(repr, valid))}.")
+            key = f"{section}.files.{k}" if k in files else f"{section}.values.{k}"
+            raise ConfigError(f"{cfg.where(key)}: `{k}` is not a parameter of {cls.__name__}; "
+                              f"valid keys: {', '.join(map(repr, valid))}.")
     out = {}
     for k in names:
         src = None
@@ -561,7 +561,7 @@ def model(config, *, log=print) -> dict:
     return out
 
 
-# ------------------------------------------------------------------------------------ preconditioning
+# ------------------------------------------------------------------------------ preconditioning
 def _precondition(cfg, grid):
     """Gradient transformation: water mute, depth scaling, smoothing (per array)."""
     pc = cfg["preconditioning"]
@@ -761,6 +761,7 @@ def fwi(config, *, resume: bool = False, overwrite: bool = False, progress: bool
 
     cfg = _config(config)
     t_start = _time.perf_counter()
+    _variables(cfg, _physics(cfg))  # bad inversion keys: before any file is read
     out = _outdir(cfg)
     state_path = out / STATE_FILE
     if overwrite:
