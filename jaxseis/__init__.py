@@ -23,6 +23,7 @@ from ._errors import (
     JaxseisWarning as JaxseisWarning,
     UnstableTimeStep as UnstableTimeStep,
 )
+from ._config import ConfigError as ConfigError
 from ._executor import (
     AutoExecutor as AutoExecutor,
     ClusterUnavailable as ClusterUnavailable,

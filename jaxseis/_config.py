@@ -224,13 +224,18 @@ class Config(dict):
     source: str | None = None
     lines: dict = {}
 
+    overridden: frozenset = frozenset()
+
     def where(self, path: str) -> str:
-        """`path` with its line in the file, for error messages."""
-        return _where(path, self.lines, self.source)
+        """`path` with its line in the file (or "command line"), for error messages."""
+        return _where(path, self.lines, self.source, self.overridden)
 
 
-def _where(path: str, lines: dict, source) -> str:
+def _where(path: str, lines: dict, source, overridden=frozenset()) -> str:
     parts = path.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in overridden:
+            return f"`{path}` (set on the command line)"
     for n in range(len(parts), 0, -1):
         k = ".".join(parts[:n])
         if k in lines:
@@ -349,17 +354,21 @@ def _unknown(path: str, valid, where):
                        f"{', '.join(map(repr, valid))}.")
 
 
-def check(raw: dict, lines: dict | None = None, source: str | None = None) -> Config:
-    """Check a parsed configuration dict and fill in the defaults (see `load_config`)."""
+def check(raw: dict, lines: dict | None = None, source: str | None = None,
+          overridden=frozenset()) -> Config:
+    """Check a parsed configuration dict and fill in the defaults (see `load_config`);
+    `overridden`: the dotted keys set on the command line (their paths are relative to the
+    current directory, their errors say so)."""
     lines = lines or {}
+    overridden = frozenset(overridden)
 
     def where(p):
-        return _where(p, lines, source)
+        return _where(p, lines, source, overridden)
 
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a table of sections.")
     cfg = Config()
-    cfg.source, cfg.lines = source, dict(lines)
+    cfg.source, cfg.lines, cfg.overridden = source, dict(lines), overridden
     for section in raw:
         if section not in SCHEMA:
             raise _unknown(section, list(SCHEMA), where)
@@ -412,13 +421,16 @@ def check(raw: dict, lines: dict | None = None, source: str | None = None) -> Co
     if cfg["acquisition"]["source_x"] and len(cfg["acquisition"]["source_x"]) != 2:
         raise ConfigError(f"{where('acquisition.source_x')}: got "
                           f"{cfg['acquisition']['source_x']!r}; must be [] or [first, last] (m).")
+    if cfg["executor"]["kind"] == "dask" and not cfg["executor"]["address"]:
+        raise ConfigError(f"{where('executor.address')}: executor.kind 'dask' needs the "
+                          "scheduler address, e.g. tcp://host:8786 (--scheduler ADDRESS).")
     _check_optimizer(cfg, where)
     _check_physics_options(cfg, where)
     # relative file paths: relative to the configuration file
     base = os.path.dirname(os.path.abspath(source)) if source else None
     if base is not None:
         def rel(p, key):
-            if key in _OVERRIDDEN or os.path.isabs(p):
+            if key in overridden or os.path.isabs(p):
                 return p
             return os.path.join(base, p)
 
@@ -435,9 +447,6 @@ def check(raw: dict, lines: dict | None = None, source: str | None = None) -> Co
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ConfigError(f"{where(f'{sec}.values.{k}')}: got {v!r}; must be a number.")
     return cfg
-
-
-_OVERRIDDEN: set = set()  # keys set on the command line (paths relative to the cwd)
 
 
 def _check_optimizer(cfg, where):
@@ -481,8 +490,9 @@ def _parse_override(item: str):
     return key.split("."), value
 
 
-def apply_override(raw: dict, item: str) -> None:
-    """Set `section.key=value` (TOML value; `stages.<i>.<key>` for a stage) in `raw`."""
+def apply_override(raw: dict, item: str, overridden: set | None = None) -> None:
+    """Set `section.key=value` (TOML value; `stages.<i>.<key>` for a stage) in `raw`; the dotted
+    key is added to `overridden`."""
     parts, value = _parse_override(item)
     node = raw
     for i, p in enumerate(parts[:-1]):
@@ -510,9 +520,11 @@ def apply_override(raw: dict, item: str) -> None:
         raise ConfigError(f"override {item!r}: give a key of the stage, e.g. "
                           f"{'.'.join(parts)}.iterations=3.")
     node[last] = value
-    _OVERRIDDEN.add(".".join(parts))
-    if parts[0] in ("model", "start") and len(parts) >= 2 and parts[1] == "files":
-        _OVERRIDDEN.add(".".join(parts[:3]))
+    if overridden is not None:
+        overridden.add(".".join(parts))
+        if parts[0] in ("model", "start") and len(parts) >= 2 and parts[1] == "files":
+            for k in (value if isinstance(value, dict) and len(parts) == 2 else {}):
+                overridden.add(f"{parts[0]}.files.{k}")
 
 
 def load_config(path=None, overrides=(), text: str | None = None) -> Config:
@@ -529,7 +541,6 @@ def load_config(path=None, overrides=(), text: str | None = None) -> Config:
     **Returns:** a `Config`. **Raises:** `ConfigError` (an `InvalidArgument`) naming the key, its
     line and the valid choices; `FileNotFoundError` for a missing file.
     """
-    _OVERRIDDEN.clear()
     source = None
     if path is not None:
         source = os.fspath(path)
@@ -543,9 +554,10 @@ def load_config(path=None, overrides=(), text: str | None = None) -> Config:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source or 'configuration'}: not valid TOML: {err}.") from None
     lines = key_lines(text)
+    overridden: set = set()
     for item in overrides:
-        apply_override(raw, item)
-    return check(raw, lines, source)
+        apply_override(raw, item, overridden)
+    return check(raw, lines, source, overridden)
 
 
 # ----------------------------------------------------------------------------- documentation

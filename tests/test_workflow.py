@@ -158,7 +158,8 @@ def test_config_defaults_and_overrides(tmp_path):
     assert cfg["output"]["directory"] == "elsewhere"  # an override: relative to the cwd
     assert load_config(path)["output"]["directory"] == str(tmp_path / "out")  # to the file
     assert cfg["inversion"]["parameters"] == ["vp"] and cfg["executor"]["kind"] == "auto"
-    with pytest.raises(ConfigError, match=r"`stages.0.iterations`.*got -3"):
+    with pytest.raises(ConfigError, match=r"`stages.0.iterations` \(set on the command line\): "
+                                          r"got -3"):
         load_config(path, ["stages.0.iterations=-3"])
     with pytest.raises(ConfigError, match="there are 2 stages; index 5"):
         load_config(path, ["stages.5.iterations=1"])
@@ -195,10 +196,19 @@ def test_cli_config_errors(tmp_path, capsys):
          "only"),
         (["rtm", "--config", str(tmp_path / "none.toml")], "configuration file not found"),
         (["model", "--set", "model.builtin=marmousi", "--set", "acquisition.shots=0"],
-         "`acquisition.shots`: got 0; must be an integer >= 1"),
+         "`acquisition.shots` (set on the command line): got 0; must be an integer >= 1"),
         (["fwi", "--config", str(path), "--set", "wavelet.f0=0.01", "--set",
           "inversion.parameters=['rho']", "--out", str(tmp_path / "o")],
          "`rho` cannot be inverted with Acoustic; valid: 'm', 'vp'"),
+        (["rtm", "--config", str(path), "--set", "wavelet.f0=0.01", "--set",
+          "data.files=['missing.sgy']"], "data file `missing.sgy` not found"),
+        (["fwi", "--config", str(path), "--set", "wavelet.f0=0.01", "--executor", "dask"],
+         "executor.kind 'dask' needs the scheduler address"),
+        (["model", "--config", str(path), "--set", "wavelet.f0=0.01", "--set",
+          "model.builtin='none'"], "`jaxseis model` needs a true model"),
+        (["model", "--config", str(path), "--set", "wavelet.f0=0.01", "--set",
+          "acquisition.source_x=[0, 9000]"],
+         "`acquisition.source_x` (set on the command line): [0.0, 9000.0] m is outside"),
     ]
     for argv, message in cases:
         with pytest.raises(SystemExit) as e:
@@ -243,7 +253,7 @@ def _iterations_in_state(out):
 
 
 @pytest.mark.slow
-def test_resume_after_a_real_kill(tiny, tmp_path):
+def test_resume_after_a_real_kill(tiny, tmp_path, capsys):
     """SIGKILL mid-run (no chance to clean up): the restarted run keeps every finished
     iteration and continues."""
     out = tmp_path / "killed"
@@ -281,6 +291,8 @@ def test_resume_after_a_real_kill(tiny, tmp_path):
     with pytest.raises(SystemExit):
         cli.main(["fwi", "--config", str(tiny), "--out", str(out), "--resume",
                   "--set", "optimizer.learning_rate=0.5"])
+    assert "the configuration differs from the saved run in optimizer.learning_rate" in \
+        capsys.readouterr().err
 
 
 def test_interrupt_in_process_then_resume_matches_uninterrupted(tiny, tmp_path):
