@@ -808,9 +808,13 @@ def fwi(config, *, resume: bool = False, overwrite: bool = False, progress: bool
                 "with --overwrite, or choose another output directory.")
         if state["meta"]["problem"] != _problem_key(cfg):
             saved, now = json.loads(state["meta"]["problem"]), json.loads(_problem_key(cfg))
-            diff = [f"{s}.{k}" for s in now for k in (now[s] if isinstance(now[s], dict) else [0])
-                    if (now[s].get(k) if isinstance(now[s], dict) else now[s]) !=
-                    (saved.get(s, {}).get(k) if isinstance(now[s], dict) else saved.get(s))]
+            diff = []
+            for sec, val in now.items():
+                old = saved.get(sec)
+                if isinstance(val, dict) and isinstance(old, dict):
+                    diff += [f"{sec}.{k}" for k in val if val[k] != old.get(k)]
+                elif val != old:
+                    diff.append(sec)
             raise InvalidArgument(f"cannot resume {out}: the configuration differs from the "
                                   f"saved run in {', '.join(diff) or 'its stages'}.")
     elif resume:

@@ -223,7 +223,7 @@ def test_model_then_fwi_through_the_console_script(tiny, tmp_path):
     out = tmp_path / "fwi"
     t = time.perf_counter()
     r = run_script("fwi", "--config", str(tiny), "--out", str(out), "--no-progress",
-                   "--set", "stages.1.iterations=3")
+                   "--executor", "serial", "--set", "stages.1.iterations=3")
     print(f"\n[jaxseis fwi --config, subprocess] {time.perf_counter() - t:.1f} s")
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "metrics.json").read_text())
@@ -296,11 +296,12 @@ def test_resume_after_a_real_kill(tiny, tmp_path, capsys):
 
 
 def test_interrupt_in_process_then_resume_matches_uninterrupted(tiny, tmp_path):
-    cfg = load_config(tiny, [f"output.directory={json.dumps(str(tmp_path / 'a'))}",
-                             "output.figures=false"])
+    """Ctrl-C after 3 iterations (inside stage 2), resume: the same run as without it, with a
+    random pair of the 3 shots per iteration (seeded per stage and iteration)."""
+    opts = ["output.figures=false", "inversion.shots_per_iteration=2"]
+    cfg = load_config(tiny, [f"output.directory={json.dumps(str(tmp_path / 'a'))}", *opts])
     full = workflow.fwi(cfg, progress=False, log=lambda s: None)
-    cfg_b = load_config(tiny, [f"output.directory={json.dumps(str(tmp_path / 'b'))}",
-                               "output.figures=false"])
+    cfg_b = load_config(tiny, [f"output.directory={json.dumps(str(tmp_path / 'b'))}", *opts])
 
     def ctrl_c_after_three(i, misfit, variables):
         if i == 3:
@@ -310,7 +311,9 @@ def test_interrupt_in_process_then_resume_matches_uninterrupted(tiny, tmp_path):
 
     with pytest.raises(FWIInterrupted, match="after 3 finished"):
         workflow.fwi(cfg_b, progress=False, callback=ctrl_c_after_three, log=lambda s: None)
+    assert int(workflow.load_state(tmp_path / "b")["stage"]) == 1
     resumed = workflow.fwi(cfg_b, resume=True, progress=False, log=lambda s: None)
+    assert full["shots_per_iteration"] == 2 and resumed["iterations"] == 4
     np.testing.assert_allclose(resumed["misfit_history"], full["misfit_history"], rtol=1e-5)
     np.testing.assert_allclose(np.load(tmp_path / "b" / "vp_inverted.npy"),
                                np.load(tmp_path / "a" / "vp_inverted.npy"), rtol=1e-5)
