@@ -468,17 +468,12 @@ def _plt():
     return plt
 
 
-def _display(name, a):
-    """Title and array of a model parameter for plots (velocity for `m`)."""
-    return name, a
-
-
 class Problem(dict):
     """What `build_problem` returns: keys `op`, `grid`, `time`, `true` (model dict or None),
     `start` (model dict), `src`, `rec`, `observed`, `wavelet`, `data_time`."""
 
 
-def build_problem(config, *, need_data: bool = True, log=print) -> Problem:
+def build_problem(config, *, log=print) -> Problem:
     """Read the models and data of `config` and build the operator (used by rtm and fwi).
 
     The modelling time axis has the data's length and a step stable for the bounds
@@ -649,7 +644,7 @@ def rtm(config, *, log=print) -> dict:
     np.save(out_dir / "image.npy", image)
     out = {"image": str(out_dir / "image.sgy"), "npy": str(out_dir / "image.npy"),
            "parameter": name, "shots": int(src.shape[0])}
-    if cfg["output"]["figures"]:
+    if cfg["output"]["figures"] and grid.ndim == 2:  # (3D: files only)
         from . import plot
 
         plt = _plt()
@@ -1002,7 +997,7 @@ def fwi(config, *, resume: bool = False, overwrite: bool = False, progress: bool
         "initial_model_error": initial_errors, "stages": stage_results,
         "final_model_error": errors_of(final), "files": files,
     }
-    if cfg["output"]["figures"]:
+    if cfg["output"]["figures"] and grid.ndim == 2:  # (3D: files only)
         metrics["figures"] = _fwi_figures(out, grid, inv, start_vars, true_vars, stage_results,
                                           history, hist_stage, initial_errors)
     metrics["seconds"] = _time.perf_counter() - t_start
