@@ -24,6 +24,7 @@ from ._errors import (
     JaxseisWarning as JaxseisWarning,
     UnstableTimeStep as UnstableTimeStep,
 )
+from ._config import ConfigError as ConfigError
 from ._executor import (
     AutoExecutor as AutoExecutor,
     ClusterUnavailable as ClusterUnavailable,
@@ -41,6 +42,8 @@ from ._storage import (
 from ._geometry import Grid as Grid, TimeAxis as TimeAxis, critical_dt as critical_dt
 from .wavelets import ricker as ricker
 from . import io as io, losses as losses, models as models, nn as nn, plot as plot, testing as testing
+from . import workflow as workflow
+from .workflow import estimate_wavelet as estimate_wavelet
 
 try:
     __version__ = _md.version("jaxseis")

@@ -66,6 +66,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import _segy
 from ._errors import InvalidArgument, InvalidShape, InvalidType
 from ._geometry import Grid
 
@@ -203,65 +204,13 @@ def _finish(a: np.ndarray, dtype) -> np.ndarray:
 # SEG-Y
 
 
-def _segyio():
-    try:
-        import segyio
-    except ImportError as err:  # pragma: no cover - segyio is a dependency
-        raise ImportError("jaxseis.io needs segyio: `pip install segyio`.") from err
-    return segyio
-
-
-def _segy_size_problem(path: str, size: int) -> str:
-    """Explain why segyio cannot open `path` (sizes from its binary header)."""
-    with open(path, "rb") as fh:
-        head = fh.read(3600)
-    ns = int.from_bytes(head[3220:3222], "big", signed=False)
-    fmt = int.from_bytes(head[3224:3226], "big", signed=True)
-    nbytes = {1: 4, 2: 4, 3: 2, 5: 4, 6: 8, 8: 1, 9: 8, 10: 4, 11: 2, 12: 8, 16: 1}.get(fmt)
-    if ns <= 0 or nbytes is None:
-        return (f"`{path}` is not a SEG-Y file: its binary header says {ns} samples per trace in "
-                f"format {fmt}.")
-    tsize = 240 + ns * nbytes
-    full, rest = divmod(size - 3600, tsize)
-    return (f"`{path}` is truncated or corrupt: {size} bytes hold {full} complete traces of "
-            f"{tsize} bytes (240-byte header + {ns} samples x {nbytes} bytes) and {rest} bytes of "
-            "an incomplete one after the 3600-byte file header.")
-
-
 def open_segy(path: str):
     """segyio handle of `path` (ignore_geometry), or an `InvalidArgument` naming the file."""
-    segyio = _segyio()
-    _check_file(path)
-    size = os.path.getsize(path)
-    if size < 3600:
-        raise InvalidArgument(
-            f"`{path}` is not a SEG-Y file: it has {size} bytes, fewer than the 3600-byte SEG-Y "
-            "file header.")
-    try:
-        return segyio.open(path, "r", ignore_geometry=True)
-    except (RuntimeError, OSError, ValueError) as err:
-        raise InvalidArgument(f"{_segy_size_problem(path, size)} (segyio: {err})") from None
-
-
-def _scalar_for(values: np.ndarray) -> int:
-    big = float(np.max(np.abs(values))) if values.size else 0.0
-    for s in (10000, 1000, 100, 10, 1):
-        if big * s <= 2**31 - 1:
-            return s
-    raise InvalidArgument(f"coordinates up to {big} m do not fit SEG-Y 32-bit coordinate fields.")
-
-
-def unscale(values: np.ndarray, scalar: np.ndarray) -> np.ndarray:
-    """Apply SEG-Y coordinate scalars: positive multiplies, negative divides, 0 means 1."""
-    sc = np.asarray(scalar).astype(float)
-    factor = np.ones_like(sc)
-    factor[sc > 0] = sc[sc > 0]
-    factor[sc < 0] = 1.0 / -sc[sc < 0]
-    return np.asarray(values).astype(float) * factor
+    return _segy.open_segy(path, what="model file")
 
 
 def _write_segy(path: str, a: np.ndarray, grid: Grid) -> None:
-    segyio = _segyio()
+    segyio = _segy.segyio_module()
     tf = segyio.TraceField
     ndim = a.ndim
     nz = a.shape[-1]
@@ -271,7 +220,7 @@ def _write_segy(path: str, a: np.ndarray, grid: Grid) -> None:
     ys = grid.coordinates(1) if ndim == 3 else np.zeros(1)
     ix, iy = np.divmod(np.arange(ntr), ys.size)
     x, y = xs[ix], ys[iy]
-    sc = _scalar_for(np.concatenate([x, y]))
+    sc = _segy.scalar_for(np.concatenate([x, y]))
     dz_mm = int(round(grid.spacing[-1] * 1000.0))
     interval = dz_mm if 1 <= dz_mm <= 65535 else 0
     interval16 = interval - 65536 if interval > 32767 else interval  # segyio stores int16
@@ -346,7 +295,7 @@ def _uniform_step(path: str, c: np.ndarray, what: str):
 
 
 def _read_segy(path: str, spacing, origin, dtype):
-    segyio = _segyio()
+    segyio = _segy.segyio_module()
     tf = segyio.TraceField
     with open_segy(path) as f:
         ntr, ns = f.tracecount, len(f.samples)
@@ -411,7 +360,7 @@ def _read_segy(path: str, spacing, origin, dtype):
             raise InvalidArgument(f"`{path}`: malformed {_META} lines {meta}.") from None
     elif spacing is None or origin is None:
         scal = h["SourceGroupScalar"][order]
-        coords = {k: unscale(h[k][order], scal) for k in
+        coords = {k: _segy.unscale(h[k][order], scal) for k in
                   ("SourceX", "SourceY", "GroupX", "GroupY", "CDP_X", "CDP_Y")}
 
         def axis(name: str, along: np.ndarray):

@@ -1,10 +1,15 @@
 """The `jaxseis` command line.
 
     jaxseis fwi [--model camembert|layered|random] [--shots N] [--iters N] [--out DIR] [--resume]
+    jaxseis model --config FILE [--set KEY=VALUE ...] [--out DIR]
+    jaxseis rtm   --config FILE [--set KEY=VALUE ...] [--out DIR]
+    jaxseis fwi   --config FILE [--set KEY=VALUE ...] [--out DIR] [--resume]
 
-`jaxseis fwi` runs a multi-shot full-waveform inversion on a built-in synthetic model (see
-`jaxseis.fwi`): figures, `metrics.json` and the resumable state go to `--out`. Ctrl-C saves the
-state of the last finished iteration and exits with status 130; `--resume` continues from it.
+`jaxseis fwi` without `--config` runs a multi-shot full-waveform inversion on a built-in synthetic
+model (see `jaxseis.fwi`): figures, `metrics.json` and the resumable state go to `--out`. With a
+TOML configuration (`jaxseis._config`, keys listed by `--help`) the three commands run
+`jaxseis.workflow.model`, `rtm` and `fwi` on model and data files. Ctrl-C saves the state of the
+last finished iteration and exits with status 130; `--resume` continues from it.
 """
 
 from __future__ import annotations
@@ -70,27 +75,73 @@ def _nonnegative_float(text):
     return v
 
 
+def _config_options(p, resumable: bool):
+    """Options of the configuration-driven commands."""
+    g = p.add_argument_group("configuration (see the keys below)")
+    g.add_argument("--config", metavar="FILE", default=None,
+                   help="TOML configuration file (relative paths in it are relative to it)")
+    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key, e.g. --set stages.0.iterations=3 or --set "
+                        "physics.name=VariableDensityAcoustic (TOML values; repeatable)")
+    g.add_argument("--executor", choices=("auto", "serial", "threads", "dask"), default=None,
+                   help="where shots run (key executor.kind)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler address (key executor.address; implies --executor dask)")
+    if not resumable:
+        p.add_argument("--out", default=None, metavar="DIR",
+                       help="output directory (key output.directory)")
+        p.add_argument("--no-figures", action="store_true", help="do not write PNG figures")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from ._config import describe
     from .fwi import GEOMETRIES, MODELS, FWIConfig
 
     d = FWIConfig()
+    keys = describe()
     parser = argparse.ArgumentParser(
         prog="jaxseis", description="Differentiable wave physics for JAX (Devito solvers).")
     parser.add_argument("--version", action="version", version=f"jaxseis {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    fwi = sub.add_parser(
-        "fwi", help="multi-shot full-waveform inversion of a built-in synthetic model",
+    raw = argparse.RawDescriptionHelpFormatter
+    model = sub.add_parser(
+        "model", help="synthetic shot gathers (SEG-Y) from a model and an acquisition",
+        formatter_class=raw, epilog=keys,
         description=(
-            "Multi-shot full-waveform inversion with optax (Adam on the velocity, projected onto "
-            "[vmin, vmax]) of a built-in synthetic model, from a smoothed starting model. All "
-            "shots are modelled in one batched, jitted value-and-gradient per iteration. Writes "
-            "figures (models.png, shots.png, misfit.png), metrics.json and the resumable state "
-            "(state.npz, saved after every iteration) into --out. Ctrl-C saves and exits (status "
-            "130); --resume continues. Units: m, ms, km/s, kHz."))
+            "Model the shot gathers of the true model of a configuration ([model]) over its\n"
+            "acquisition ([acquisition]) with a Ricker wavelet (wavelet.f0) and write them as\n"
+            "SEG-Y (data.files, default <output.directory>/shots.sgy). Units: m, ms, km/s, kHz."))
+    model.set_defaults(subparser=model)
+    _config_options(model, resumable=False)
+    rtm = sub.add_parser(
+        "rtm", help="reverse-time migration image (SEG-Y, PNG) of shot gathers",
+        formatter_class=raw, epilog=keys,
+        description=(
+            "Migrate the data (data.files) in the starting model ([start]): the image of the\n"
+            "residual data (observed minus starting-model data) is written as image.sgy,\n"
+            "image.npy and image.png into output.directory."))
+    rtm.set_defaults(subparser=rtm)
+    _config_options(rtm, resumable=False)
+
+    fwi = sub.add_parser(
+        "fwi", help="full-waveform inversion: of a built-in synthetic model, or of files "
+                    "(--config)",
+        formatter_class=raw, epilog=keys,
+        description=(
+            "Without --config: multi-shot full-waveform inversion with optax (Adam on the\n"
+            "velocity, projected onto [vmin, vmax]) of a built-in synthetic model, from a\n"
+            "smoothed starting model. All shots are modelled in one batched, jitted value-and-\n"
+            "gradient per iteration. Writes figures (models.png, shots.png, misfit.png),\n"
+            "metrics.json and the resumable state (state.npz, saved after every iteration) into\n"
+            "--out. Ctrl-C saves and exits (status 130); --resume continues.\n\n"
+            "With --config FILE (and/or --set): multi-stage FWI of the data files of the\n"
+            "configuration (jaxseis.workflow.fwi): per stage the model (SEG-Y, .npy), then\n"
+            "figures and metrics.json; resumable the same way. Units: m, ms, km/s, kHz."))
     fwi.set_defaults(subparser=fwi)
+    _config_options(fwi, resumable=True)
     fwi.add_argument("--model", choices=MODELS, default=None,
                      help=f"true model (default: {d.model})")
     fwi.add_argument("--shots", type=_positive_int, default=None,
@@ -98,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     fwi.add_argument("--iters", type=_nonnegative_int, default=None,
                      help=f"total number of iterations; with --resume, the new total "
                           f"(default: {d.iters})")
-    fwi.add_argument("--out", default="fwi-out", metavar="DIR",
-                     help="output directory (default: fwi-out)")
+    fwi.add_argument("--out", default=None, metavar="DIR",
+                     help="output directory (default: fwi-out; with --config: output.directory)")
     fwi.add_argument("--resume", action="store_true",
                      help="continue the run saved in --out (its options are reused)")
     fwi.add_argument("--overwrite", action="store_true",
@@ -226,6 +277,69 @@ def _fwi(args, parser) -> int:
     return 0
 
 
+_TOY_OPTIONS = ("model", "shots", "iters", "seed", "geometry", "lr", "vmin", "vmax", "nx", "nz",
+                "spacing", "f0", "tn", "sigma", "space_order", "nbl")
+
+
+def _workflow(args, parser) -> int:
+    """`jaxseis model|rtm|fwi --config FILE`: the configuration-driven commands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import workflow
+    from ._config import load_config
+    from ._errors import JaxseisError
+    from .fwi import FWIInterrupted
+
+    cmd = args.command
+    if cmd == "fwi":
+        toy = [f"--{k.replace('_', '-')}" for k in _TOY_OPTIONS if getattr(args, k) is not None]
+        if args.small:
+            toy.append("--small")
+        if toy:
+            parser.error(f"{', '.join(toy)} apply to the built-in problem only, not with "
+                         "--config/--set; set configuration keys with --set section.key=value.")
+    overrides = list(args.overrides)
+    if args.out is not None:
+        overrides.append(f"output.directory={json.dumps(args.out)}")
+    if args.no_figures:
+        overrides.append("output.figures=false")
+    if args.scheduler is not None:
+        overrides += ["executor.kind=\"dask\"", f"executor.address={json.dumps(args.scheduler)}"]
+    elif args.executor is not None:
+        overrides.append(f"executor.kind={json.dumps(args.executor)}")
+    log = lambda msg: print(msg if msg.startswith("jaxseis") else f"jaxseis {cmd}: {msg}",  # noqa: E731
+                            file=sys.stderr)
+    try:
+        cfg = load_config(args.config, overrides)
+        if cmd == "model":
+            result = workflow.model(cfg, log=log)
+        elif cmd == "rtm":
+            result = workflow.rtm(cfg, log=log)
+        else:
+            interrupt = _GracefulInterrupt(log)
+            try:
+                with interrupt.installed():
+                    result = workflow.fwi(cfg, resume=args.resume, overwrite=args.overwrite,
+                                          progress=not args.no_progress,
+                                          callback=getattr(args, "_callback", None),
+                                          stop=interrupt, log=log)
+            except FWIInterrupted as e:
+                log(str(e))
+                return 130
+            except KeyboardInterrupt:
+                log("interrupted before the first iteration finished; nothing saved")
+                return 130
+            keys = ("iterations", "initial_model_error", "final_model_error", "seconds")
+            result = {k: result[k] for k in keys} | {
+                "stages": [{k: s[k] for k in ("stage", "max_frequency_khz", "misfit_last",
+                                              "model_error")} for s in result["stages"]]}
+    except (JaxseisError, FileNotFoundError) as e:
+        parser.error(str(e))
+    print(json.dumps(result))
+    return 0
+
+
 def main(argv=None, *, callback=None) -> int:
     """Entry point of the `jaxseis` console script; returns the exit status.
 
@@ -236,7 +350,13 @@ def main(argv=None, *, callback=None) -> int:
     args = parser.parse_args(argv)
     args._callback = callback
     if args.command == "fwi":
+        if args.config is not None or args.overrides or args.executor or args.scheduler:
+            return _workflow(args, args.subparser)
+        if args.out is None:
+            args.out = "fwi-out"
         return _fwi(args, args.subparser)
+    if args.command in ("model", "rtm"):
+        return _workflow(args, args.subparser)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse checks first
 
 

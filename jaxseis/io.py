@@ -69,9 +69,9 @@ import re
 
 import numpy as np
 
+from . import _model_io, _segy
 from ._errors import InvalidArgument, InvalidShape, InvalidType
 from ._geometry import Grid, TimeAxis
-from . import _model_io
 from ._model_io import _atomic_write, read_model, write_model
 
 __doc__ = (__doc__ or "") + "\n**Gridded models.** " + (_model_io.__doc__ or "")
@@ -79,16 +79,7 @@ __doc__ = (__doc__ or "") + "\n**Gridded models.** " + (_model_io.__doc__ or "")
 __all__ = ["read_model", "read_shots", "resample", "write_model", "write_shots"]
 
 _MAGIC = "JAXSEIS v1"
-_INT32_MAX = 2**31 - 1
 _CONVENTIONS = ("su", "judi")
-
-
-def _segyio():
-    try:
-        import segyio
-    except ImportError as err:  # pragma: no cover - segyio is a dependency
-        raise ImportError("jaxseis.io needs segyio: `pip install segyio`.") from err
-    return segyio
 
 
 def _convention(value, allow_auto: bool) -> str:
@@ -138,14 +129,6 @@ def _coords(a, name: str, lead: tuple[int, ...]) -> np.ndarray:
     return a
 
 
-def _scalar_for(values: np.ndarray) -> int:
-    big = float(np.max(np.abs(values))) if values.size else 0.0
-    for s in (10000, 1000, 100, 10, 1):
-        if big * s <= _INT32_MAX:
-            return s
-    raise InvalidArgument(f"coordinates up to {big} m do not fit SEG-Y 32-bit coordinate fields.")
-
-
 def write_shots(path, data, time, src, rec, *, depth_convention: str = "su") -> None:
     """Write shot records and their acquisition geometry to a SEG-Y file.
 
@@ -168,7 +151,7 @@ def write_shots(path, data, time, src, rec, *, depth_convention: str = "su") -> 
     with a `SourceGroupScalar`, depths with an `ElevationScalar`, the sample interval to the binary
     header in microseconds.
     """
-    segyio = _segyio()
+    segyio = _segy.segyio_module()
     conv = _convention(depth_convention, allow_auto=False)
     d = np.asarray(data)
     if d.ndim not in (2, 3):
@@ -200,7 +183,7 @@ def write_shots(path, data, time, src, rec, *, depth_convention: str = "su") -> 
 
     horiz = np.concatenate([s[..., :-1].ravel(), r[..., :-1].ravel()])
     depth = np.concatenate([s[..., -1].ravel(), r[..., -1].ravel()])
-    sc_xy, sc_z = _scalar_for(horiz), _scalar_for(depth)
+    sc_xy, sc_z = _segy.scalar_for(horiz), _segy.scalar_for(depth)
 
     def q(v, scale):
         return int(np.rint(v * scale))
@@ -282,40 +265,15 @@ def write_shots(path, data, time, src, rec, *, depth_convention: str = "su") -> 
 # reading
 
 
-def _unscale(values: np.ndarray, scalar: np.ndarray) -> np.ndarray:
-    """Apply SEG-Y coordinate scalars: positive multiplies, negative divides, 0 means 1."""
-    sc = np.asarray(scalar).astype(float)
-    v = np.asarray(values).astype(float)
-    out = v.copy()
-    out[sc > 0] = v[sc > 0] * sc[sc > 0]
-    out[sc < 0] = v[sc < 0] / -sc[sc < 0]  # divide (not multiply by 1/s): exact decimal round trips
-    return out
-
-
-def _diagnose(path: str, size: int) -> str:
-    """Explain why segyio could not open a file whose size does not match its headers."""
-    with open(path, "rb") as fh:
-        head = fh.read(3600)
-    ns = int.from_bytes(head[3220:3222], "big", signed=True)
-    fmt = int.from_bytes(head[3224:3226], "big", signed=True)
-    nbytes = {1: 4, 2: 4, 3: 2, 5: 4, 6: 8, 8: 1, 9: 8, 10: 4, 11: 2, 12: 8, 16: 1}.get(fmt)
-    if ns <= 0 or nbytes is None:
-        return (f"`{path}` is not a SEG-Y file: its binary header says {ns} samples per trace in "
-                f"format {fmt}.")
-    tsize = 240 + ns * nbytes
-    full, rest = divmod(size - 3600, tsize)
+def _expected_traces(head: bytes) -> int | None:
+    """The trace count the jaxseis line of a 3600-byte file header promises, if any."""
     meta = _parse_meta(head[:3200].decode("cp500", errors="replace"))
     if meta is None:
         meta = _parse_meta(head[:3200].decode("ascii", errors="replace"))
-    expected = ""
-    if meta is not None and "nshots" in meta and "nrec" in meta:
-        try:
-            expected = f"expected {int(meta['nshots']) * int(meta['nrec'])} traces, "
-        except ValueError:
-            pass
-    return (f"`{path}` is truncated or corrupt: {expected}found {full} complete traces of "
-            f"{tsize} bytes (240-byte header + {ns} samples x {nbytes} bytes) and {rest} bytes of "
-            "an incomplete one after the 3600-byte file header.")
+    try:
+        return int(meta["nshots"]) * int(meta["nrec"]) if meta is not None else None
+    except (KeyError, ValueError):
+        return None
 
 
 def _parse_meta(text: str) -> dict | None:
@@ -335,7 +293,7 @@ _FIELDS = ("FieldRecord", "SourceGroupScalar", "ElevationScalar", "SourceX", "So
 
 def _depths(h: dict, conv: str) -> tuple[np.ndarray, np.ndarray]:
     """(source depth, receiver depth) per trace, positive down, under convention `conv`."""
-    z = {k: _unscale(h[k], h["ElevationScalar"]) for k in
+    z = {k: _segy.unscale(h[k], h["ElevationScalar"]) for k in
          ("SourceDepth", "SourceSurfaceElevation", "ReceiverGroupElevation",
           "SourceDatumElevation", "ReceiverDatumElevation")}
     if conv == "judi":
@@ -356,20 +314,8 @@ def _inside(pos: np.ndarray, grid: Grid | None) -> np.ndarray:
 
 def _read_file(path: str, depth_convention: str, grid: Grid | None) -> dict:
     """Every trace of one SEG-Y file with its positions (m), in file order."""
-    segyio = _segyio()
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"`{path}`: SEG-Y file not found.")
-    size = os.path.getsize(path)
-    if size < 3600:
-        raise InvalidArgument(
-            f"`{path}` is not a SEG-Y file: it has {size} bytes, fewer than the 3600-byte SEG-Y "
-            "file header.")
-    try:
-        f = segyio.open(path, "r", ignore_geometry=True)
-    except RuntimeError:
-        raise InvalidArgument(_diagnose(path, size)) from None
-    except (OSError, ValueError) as err:
-        raise InvalidArgument(f"{_diagnose(path, size)} (segyio: {err})") from None
+    segyio = _segy.segyio_module()
+    f = _segy.open_segy(path, "SEG-Y file", _expected_traces)
     with f:
         ntr = f.tracecount
         ns = len(f.samples)
@@ -435,7 +381,7 @@ def _read_file(path: str, depth_convention: str, grid: Grid | None) -> dict:
                 f"GroupY are 0 in all {ntr} traces.")
     out.update(t0=t0, dt=dt, nt=ns, ndim=ndim)
 
-    sxy = lambda k: _unscale(h[k], h["SourceGroupScalar"])  # noqa: E731
+    sxy = lambda k: _segy.unscale(h[k], h["SourceGroupScalar"])  # noqa: E731
     horiz_s = np.stack([sxy("SourceX"), sxy("SourceY")], axis=-1)
     horiz_r = np.stack([sxy("GroupX"), sxy("GroupY")], axis=-1)
 
@@ -496,7 +442,7 @@ def _depth_summary(h: dict) -> str:
     parts = []
     for k in ("SourceDepth", "SourceSurfaceElevation", "ReceiverGroupElevation",
               "SourceDatumElevation", "ReceiverDatumElevation"):
-        v = _unscale(h[k], h["ElevationScalar"])
+        v = _segy.unscale(h[k], h["ElevationScalar"])
         if np.any(v != 0):
             parts.append(f"{k} {v.min():g} to {v.max():g} m")
     return "headers: " + (", ".join(parts) if parts else "all depth and elevation fields are 0")
