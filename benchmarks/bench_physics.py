@@ -1,7 +1,9 @@
 """jaxseis against the same Devito operators called directly (and deepwave, optional), per physics.
 
-`--physics vda` (default: `jaxseis.VariableDensityAcoustic`) or `--physics acoustic`
-(`jaxseis.Acoustic`); another physics is one entry in `PHYSICS` (its class and how to build its
+`--physics vda` (default: `jaxseis.VariableDensityAcoustic`), `--physics acoustic`
+(`jaxseis.Acoustic`) or `--physics elastic` (`jaxseis.Elastic`, vs = vp / 1.8, explosive source,
+pressure recorded; no deepwave counterpart registered, so it is timed against Devito direct only);
+another physics is one entry in `PHYSICS` (its class and how to build its
 model dict from vp and rho; a deepwave counterpart is optional).
 
 Problem (S2 geometry with density, dt = 1 ms): interior 301 x 301 at 10 m, space order 8, 40-cell
@@ -94,6 +96,8 @@ class Physics:
     model: Callable
     deepwave: Callable | None = None
     description: str = ""
+    #: the series the operator injects for a wavelet (NumPy, `(wavelet, dt)`), for the direct side
+    source_series: Callable | None = None
 
 
 def _m(vp):
@@ -194,6 +198,15 @@ PHYSICS = {
                    DeepwaveAcoustic, "variable-density acoustic (m, rho)"),
     "acoustic": Physics("Acoustic", lambda vp, rho: _m(vp), _deepwave_scalar,
                         "constant-density acoustic (m); density unused"),
+    # Elastic: vs = vp / 1.8, explosive source (its stress rate is the wavelet's trapezoidal
+    # running integral, as jaxseis.Elastic computes it in JAX), pressure recorded. No deepwave
+    # counterpart registered (speed against Devito direct only).
+    "elastic": Physics("Elastic",
+                       lambda vp, rho: {"vp": np.asarray(vp, np.float32),
+                                        "vs": (np.asarray(vp, np.float32) / 1.8).astype(np.float32),
+                                        "rho": np.asarray(rho, np.float32)},
+                       None, "isotropic elastic velocity-stress (vp, vs = vp / 1.8, rho)",
+                       lambda w, dt: dt * (np.cumsum(w, axis=0) - 0.5 * np.asarray(w))),
 }
 
 
@@ -236,8 +249,8 @@ def setup(physics, quick):
     nt = A["wavelet"].shape[0]
     time = js.TimeAxis(0.0, (nt - 1) * float(A["dt_ms"]), float(A["dt_ms"]))
     op = getattr(js, ph.cls)(grid, time, space_order=8, nbl=int(A["nbl"]))
-    S = dict(A=A, name=name, op=op, model_true=ph.model(A["vp_true"], A["rho_true"]),
-             model0=ph.model(A["vp0"], A["rho0"]))
+    S = dict(physics=physics, A=A, name=name, op=op,
+             model_true=ph.model(A["vp_true"], A["rho_true"]), model0=ph.model(A["vp0"], A["rho0"]))
     crit = op.critical_dt(S["model_true"])
     if crit < time.dt:
         raise SystemExit(f"dt {time.dt} ms exceeds the critical dt {crit:.3f} ms of {ph.cls}")
@@ -386,7 +399,9 @@ class Direct:
 
 def direct_callables(S):
     A = S["A"]
-    d = Direct(S["op"], A["src"], A["rec"], A["wavelet"])
+    series = PHYSICS[S["physics"]].source_series
+    w = A["wavelet"] if series is None else series(A["wavelet"], float(A["dt_ms"]))
+    d = Direct(S["op"], A["src"], A["rec"], w)
     d_obs = np.asarray(S["d_obs"])
     return {FWD: lambda: d.forward(S["model_true"]),
             GRAD: lambda: d.value_and_grad(S["model0"], d_obs)}, d

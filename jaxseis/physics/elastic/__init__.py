@@ -89,8 +89,10 @@ class Elastic(WaveOperator):
 
     The scheme's adjoint, Born and imaging operators are the exact transposes/derivatives of the
     discrete recursion run (staggering, parameter averaging onto staggered nodes and damping
-    included; dot tests ~1e-15 in float64). The absorbing layer multiplies each step by
-    time-centred damping factors, which keeps the undamped stability limit: `critical_dt` is
+    included; dot tests ~1e-15 in float64). The absorbing layer damps velocities and stresses
+    with time-centred factors, which keeps the undamped stability limit (boundary reflections
+    about 0.5 % with `nbl=20`; over thousands of steps a small static stress drifts up slowly,
+    about 1e-3 of the peak per 1000 steps): `critical_dt` is
     `2 / sqrt(lambda_max)` with a Gershgorin bound of the discrete elastic operator (exact for a
     homogeneous medium with `lam >= 0`). `free_surface=True` is not implemented yet (raises).
 
