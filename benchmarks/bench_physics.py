@@ -206,8 +206,19 @@ PHYSICS = {
                                         "vs": (np.asarray(vp, np.float32) / 1.8).astype(np.float32),
                                         "rho": np.asarray(rho, np.float32)},
                        None, "isotropic elastic velocity-stress (vp, vs = vp / 1.8, rho)",
-                       lambda w, dt: dt * (np.cumsum(w, axis=0) - 0.5 * np.asarray(w))),
+                       lambda w, dt: _elastic_series(w, dt)),
 }
+
+
+def _elastic_series(w, dt):
+    """The stress rate jaxseis.Elastic injects for an explosive wavelet, computed by the same JAX
+    function (so that the direct side gets the same float32 series, bit for bit)."""
+    import jax.numpy as jnp
+
+    from jaxseis.physics.elastic import _integrate
+
+    w = jnp.asarray(w)
+    return np.asarray(_integrate(w[:, None] if w.ndim == 1 else w, dt))
 
 
 # ---------------------------------------------------------------------------------- problem
