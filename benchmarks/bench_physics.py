@@ -2,8 +2,8 @@
 
 `--physics vda` (default: `jaxseis.VariableDensityAcoustic`), `--physics acoustic`
 (`jaxseis.Acoustic`) or `--physics elastic` (`jaxseis.Elastic`, vs = vp / 1.8, explosive source,
-pressure recorded; no deepwave counterpart registered, so it is timed against Devito direct only);
-another physics is one entry in `PHYSICS` (its class and how to build its
+pressure recorded; deepwave side `deepwave.elastic` with the same stress rate as a pressure-rate
+source, `DeepwaveElastic`); another physics is one entry in `PHYSICS` (its class and how to build its
 model dict from vp and rho; a deepwave counterpart is optional).
 
 Problem (S2 geometry with density, dt = 1 ms): interior 301 x 301 at 10 m, space order 8, 40-cell
@@ -192,6 +192,44 @@ class DeepwaveAcoustic:
                     step_ratio=self.step_ratio, offgrid_max_m=self.offgrid_m)
 
 
+class DeepwaveElastic(DeepwaveAcoustic):
+    """deepwave.elastic (velocity-stress staggered grid) on the problem arrays `A`, vs = vp / 1.8:
+    a pressure-rate source of amplitude `s / h^2` (`s` the stress rate jaxseis.Elastic's explosive
+    source injects, its wavelet's running integral) and pressure receivers, accuracy 8; the
+    gradient w.r.t. lamb, mu and buoyancy (the same backward work as any parametrisation)."""
+
+    def __init__(self, A, courant="match", threads=None):
+        super().__init__(A, courant=courant, threads=threads)
+        torch = self.torch
+        q = np.asarray(A["wavelet"], np.float64)
+        q = q[:, None] if q.ndim == 1 else q
+        s = _elastic_series(q.astype(np.float32), self.dt) / float(np.prod(self.h))
+        self.src_amp = torch.tensor(np.ascontiguousarray(np.asarray(s).T, np.float32))[None]
+        crit = self.deepwave.discretisation.critical_courant_number(self.accuracy,
+                                                                    propagator="elastic")
+        self.critical_courant = crit
+        self.courant_number = (self.courant_problem * (1 + 1e-6)
+                               if courant == "match" and self.courant_problem <= crit else None)
+
+    def _lame(self, v, rho):
+        vs = v / 1.8
+        return rho * (v**2 - 2 * vs**2), rho * vs**2, 1.0 / rho
+
+    def _run(self, v, rho):
+        lamb, mu, b = self._lame(v, rho)
+        out = self.deepwave.elastic(
+            lamb, mu, b, self.h, self.dt, source_amplitudes_pressure_rate=self.src_amp,
+            source_locations_pressure_rate=self.src_loc, receiver_locations_p=self.rec_loc,
+            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010, max_vel=self.max_vel,
+            courant_number=self.courant_number)
+        if self.step_ratio is None:
+            self.step_ratio = int(out.info.step_ratio)
+        return out.receiver_amplitudes_p                                 # [1, nrec, nt]
+
+    def describe(self):
+        return {**super().describe(), "propagator": "deepwave.elastic (vs = vp / 1.8)"}
+
+
 PHYSICS = {
     "vda": Physics("VariableDensityAcoustic",
                    lambda vp, rho: {"m": _m(vp), "rho": np.asarray(rho, np.float32)},
@@ -199,13 +237,13 @@ PHYSICS = {
     "acoustic": Physics("Acoustic", lambda vp, rho: _m(vp), _deepwave_scalar,
                         "constant-density acoustic (m); density unused"),
     # Elastic: vs = vp / 1.8, explosive source (its stress rate is the wavelet's trapezoidal
-    # running integral, as jaxseis.Elastic computes it in JAX), pressure recorded. No deepwave
-    # counterpart registered (speed against Devito direct only).
+    # running integral, as jaxseis.Elastic computes it in JAX), pressure recorded; deepwave.elastic
+    # with the same stress rate as a pressure-rate source.
     "elastic": Physics("Elastic",
                        lambda vp, rho: {"vp": np.asarray(vp, np.float32),
                                         "vs": (np.asarray(vp, np.float32) / 1.8).astype(np.float32),
                                         "rho": np.asarray(rho, np.float32)},
-                       None, "isotropic elastic velocity-stress (vp, vs = vp / 1.8, rho)",
+                       DeepwaveElastic, "isotropic elastic velocity-stress (vp, vs = vp / 1.8, rho)",
                        lambda w, dt: _elastic_series(w, dt)),
 }
 
@@ -522,6 +560,8 @@ def main(argv=None):
     if dw is not None:
         gather = np.asarray(timing[DW.FORWARD]["out"][0].numpy().T)        # (nt, nrec)
         d_js = np.asarray(timing[LABEL["jaxseis", FWD]]["out"])
+        if d_js.ndim == gather.ndim + 1:  # a component axis: the first (elastic records p only)
+            d_js = d_js[..., 0]
         shape_ok = gather.shape == d_js.shape
         corr = DW.gather_correlation(gather, d_js) if shape_ok else {}
         deepwave_info.update(dw.describe(), gather_shape=list(gather.shape),
