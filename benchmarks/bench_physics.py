@@ -243,7 +243,8 @@ PHYSICS = {
                        lambda vp, rho: {"vp": np.asarray(vp, np.float32),
                                         "vs": (np.asarray(vp, np.float32) / 1.8).astype(np.float32),
                                         "rho": np.asarray(rho, np.float32)},
-                       DeepwaveElastic, "isotropic elastic velocity-stress (vp, vs = vp / 1.8, rho)",
+                       DeepwaveElastic,
+                       "isotropic elastic velocity-stress (vp, vs = vp / 1.8, rho)",
                        lambda w, dt: _elastic_series(w, dt)),
 }
 

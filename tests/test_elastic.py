@@ -344,7 +344,7 @@ def test_absorbing_layer_absorbs_and_stays_stable():
     long = np.abs(run(41, 0.0, tn=4000.0))
     peak, late, last = long.max(), long[2000:3000].max(), long[3000:].max()
     print(f"  long run: peak {peak:.3e}, max over 2-3 s {late:.3e}, over 3-4 s {last:.3e}")
-    # bounded: the slow static drift (see jaxseis/physics/elastic/_devito.py) stays ~1e-3 of the peak
+    # bounded: the slow static drift (jaxseis/physics/elastic/_devito.py) stays ~1e-3 of the peak
     assert np.all(np.isfinite(long)) and last < 1e-2 * peak and last < 1.5 * late
 
 
@@ -416,7 +416,8 @@ def test_nn_layers(el32):
     p = el32
     op, model, src, rec, w = p["op"], p["model"], p["src"], p["rec"], p["wavelet"]
     fwd = js.nn.Forward(op, w, src, rec)
-    np.testing.assert_array_equal(np.asarray(fwd(model)), np.asarray(op.forward(model, w, src, rec)))
+    np.testing.assert_array_equal(np.asarray(fwd(model)),
+                                  np.asarray(op.forward(model, w, src, rec)))
     born = js.nn.Born(op, model, w, src, rec)
     rng = np.random.default_rng(7)
     dx = _perturbation(p, rng)

@@ -131,7 +131,8 @@ class Elastic(WaveOperator):
         if self.free_surface:
             raise NotImplementedError(
                 "Elastic(free_surface=True) is not implemented yet: an exactly transposable "
-                "traction-free surface is missing. Use free_surface=False (absorbing on all sides).")
+                "traction-free surface is missing. Use free_surface=False (absorbing on all "
+                "sides).")
 
     @property
     def data_components(self):
@@ -173,12 +174,13 @@ class Elastic(WaveOperator):
         if np.any(bad):
             ratio = float(np.max(vs[bad] / vp[bad]))
             raise InvalidArgument(
-                f"`vs` in `{label}` must satisfy vp**2 >= 4/3 vs**2 (a positive bulk modulus), i.e. "
-                f"vs/vp <= {np.sqrt(0.75):.4f}: {int(bad.sum())} of {bad.size} cells do not, got "
-                f"vs/vp up to {ratio:.4g}.")
+                f"`vs` in `{label}` must satisfy vp**2 >= 4/3 vs**2 (a positive bulk modulus), "
+                f"i.e. vs/vp <= {np.sqrt(0.75):.4f}: {int(bad.sum())} of {bad.size} cells do not, "
+                f"got vs/vp up to {ratio:.4g}.")
 
     def _eigen_bound(self, model):
-        """Gershgorin bound, per velocity node, of the largest eigenvalue of `B G C G^T` (1/ms^2)."""
+        """Gershgorin bound, per velocity node, of the largest eigenvalue of `B G C G^T`
+        (1/ms^2)."""
         vp, vs, rho = (np.asarray(model[k], dtype=np.float64) for k in ("vp", "vs", "rho"))
         from ._devito import _half, _quarter
 

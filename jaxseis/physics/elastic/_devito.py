@@ -5,16 +5,16 @@ Fields (plain Devito functions; the staggering is a convention of the stencils):
 `t_dd` at the nodes `i`, velocity `v_d` at the half node `i + 1/2` along `d` (stored at index `i`),
 shear stresses `t_de` (`d < e`) at half nodes along `d` and `e`. `Dp_d` is the forward half-cell
 first derivative (value at `i + 1/2` stored at `i`: Devito's `Derivative(f, d, x0=d + h/2)`) and
-`Dm_d` the backward one (`x0 = d - h/2`); with the same weights, on the finite grid with a zero halo,
-`Dm_d = -Dp_d^T` exactly. With them the divergence of the stress `G` and the strain rate `E`
+`Dm_d` the backward one (`x0 = d - h/2`); with the same weights, on the finite grid with a zero
+halo, `Dm_d = -Dp_d^T` exactly. With them the divergence of the stress `G` and the strain rate `E`
 
     (G S)_d = Dp_d t_dd + sum_{e != d} Dm_e t_de,     e_dd = Dm_d v_d,  e_de = Dp_e v_d + Dp_d v_e
 
 satisfy `E = -G^T`. Coefficients (host side, `coefficients`): buoyancy `b_d` on the velocity nodes
-(`b_d[i] = (1/rho[i] + 1/rho[i+1]) / 2`, the last cell keeps its own), `lam = rho (vp^2 - 2 vs^2)` and
-`mu = rho vs^2` at the nodes, `mu_de` on the shear nodes (mean of the four surrounding `mu`, so a
-fluid cell `vs = 0` gives `mu = 0` and no special case). `C` is the isotropic stiffness
-(`t_dd = lam tr(e) + 2 mu e_dd`, `t_de = mu_de e_de`), symmetric.
+(`b_d[i] = (1/rho[i] + 1/rho[i+1]) / 2`, the last cell keeps its own),
+`lam = rho (vp^2 - 2 vs^2)` and `mu = rho vs^2` at the nodes, `mu_de` on the shear nodes (mean of
+the four surrounding `mu`, so a fluid cell `vs = 0` gives `mu = 0` and no special case). `C` is
+the isotropic stiffness (`t_dd = lam tr(e) + 2 mu e_dd`, `t_de = mu_de e_de`), symmetric.
 
 Time stepping (Devito index `k` holds level `k`; levels 1 are the zero initial state; `time_order=1`
 circular buffers), with the damping layer as time-centred factors `a = (1 - g) / (1 + g)`,
