@@ -1,10 +1,12 @@
 """jaxseis against the same Devito operators called directly (and deepwave, optional), per physics.
 
 `--physics vda` (default: `jaxseis.VariableDensityAcoustic`), `--physics acoustic`
-(`jaxseis.Acoustic`) or `--physics visco` (`jaxseis.Viscoacoustic`, `qp = 20 vp^2` of the same vp,
-reference frequency 0.010 kHz; the gradient is w.r.t. `m` and `rho`, `qp` held fixed); another
-physics is one entry in `PHYSICS` (its class and how to build its model dict from vp and rho; a
-deepwave counterpart is optional).
+(`jaxseis.Acoustic`), `--physics visco` (`jaxseis.Viscoacoustic`, `qp = 20 vp^2` of the same vp,
+reference frequency 0.010 kHz; the gradient is w.r.t. `m` and `rho`, `qp` held fixed) or
+`--physics elastic` (`jaxseis.Elastic`, vs = vp / 1.8, explosive source, pressure recorded; deepwave
+side `deepwave.elastic` with the same stress rate as a pressure-rate source, `DeepwaveElastic`);
+another physics is one entry in `PHYSICS` (its class and how to build its model dict from vp and
+rho; a deepwave counterpart is optional).
 
 Problem (S2 geometry with density, dt = 1 ms): interior 301 x 301 at 10 m, space order 8, 40-cell
 damping layer, one source at (1500, 20) m, 301 receivers at (10 i, 0) m, Ricker f0 = 0.010 kHz
@@ -99,6 +101,8 @@ class Physics:
     model: Callable
     deepwave: Callable | None = None
     description: str = ""
+    #: the series the operator injects for a wavelet (NumPy, `(wavelet, dt)`), for the direct side
+    source_series: Callable | None = None
 
 
 def _m(vp):
@@ -205,6 +209,11 @@ class DeepwaveVisco(DeepwaveAcoustic):
     `reference_frequency` (0.010 kHz here), `qp` from `_qp(v)`. Its pressure-rate source adds
     `dt * amplitude` to the pressure, so the amplitudes are the volume-rate ones times the relaxed
     modulus `K = rho v^2` at the source. `max_vel` is the unrelaxed (fastest) speed."""
+class DeepwaveElastic(DeepwaveAcoustic):
+    """deepwave.elastic (velocity-stress staggered grid) on the problem arrays `A`, vs = vp / 1.8:
+    a pressure-rate source of amplitude `s / h^2` (`s` the stress rate jaxseis.Elastic's explosive
+    source injects, its wavelet's running integral) and pressure receivers, accuracy 8; the
+    gradient w.r.t. lamb, mu and buoyancy (the same backward work as any parametrisation)."""
 
     def __init__(self, A, courant="match", threads=None):
         super().__init__(A, courant=courant, threads=threads)
@@ -245,6 +254,33 @@ class DeepwaveVisco(DeepwaveAcoustic):
 
     def describe(self):
         return {**super().describe(), "propagator": "deepwave.viscoacoustic", "q_freq": 0.010}
+        q = np.asarray(A["wavelet"], np.float64)
+        q = q[:, None] if q.ndim == 1 else q
+        s = _elastic_series(q.astype(np.float32), self.dt) / float(np.prod(self.h))
+        self.src_amp = torch.tensor(np.ascontiguousarray(np.asarray(s).T, np.float32))[None]
+        crit = self.deepwave.discretisation.critical_courant_number(self.accuracy,
+                                                                    propagator="elastic")
+        self.critical_courant = crit
+        self.courant_number = (self.courant_problem * (1 + 1e-6)
+                               if courant == "match" and self.courant_problem <= crit else None)
+
+    def _lame(self, v, rho):
+        vs = v / 1.8
+        return rho * (v**2 - 2 * vs**2), rho * vs**2, 1.0 / rho
+
+    def _run(self, v, rho):
+        lamb, mu, b = self._lame(v, rho)
+        out = self.deepwave.elastic(
+            lamb, mu, b, self.h, self.dt, source_amplitudes_pressure_rate=self.src_amp,
+            source_locations_pressure_rate=self.src_loc, receiver_locations_p=self.rec_loc,
+            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010, max_vel=self.max_vel,
+            courant_number=self.courant_number)
+        if self.step_ratio is None:
+            self.step_ratio = int(out.info.step_ratio)
+        return out.receiver_amplitudes_p                                 # [1, nrec, nt]
+
+    def describe(self):
+        return {**super().describe(), "propagator": "deepwave.elastic (vs = vp / 1.8)"}
 
 
 PHYSICS = {
@@ -257,7 +293,28 @@ PHYSICS = {
                      DeepwaveVisco, "viscoacoustic (m, rho; qp = 20 vp^2 fixed, no gradient)"),
     "acoustic": Physics("Acoustic", lambda vp, rho: _m(vp), _deepwave_scalar,
                         "constant-density acoustic (m); density unused"),
+    # Elastic: vs = vp / 1.8, explosive source (its stress rate is the wavelet's trapezoidal
+    # running integral, as jaxseis.Elastic computes it in JAX), pressure recorded; deepwave.elastic
+    # with the same stress rate as a pressure-rate source.
+    "elastic": Physics("Elastic",
+                       lambda vp, rho: {"vp": np.asarray(vp, np.float32),
+                                        "vs": (np.asarray(vp, np.float32) / 1.8).astype(np.float32),
+                                        "rho": np.asarray(rho, np.float32)},
+                       DeepwaveElastic,
+                       "isotropic elastic velocity-stress (vp, vs = vp / 1.8, rho)",
+                       lambda w, dt: _elastic_series(w, dt)),
 }
+
+
+def _elastic_series(w, dt):
+    """The stress rate jaxseis.Elastic injects for an explosive wavelet, computed by the same JAX
+    function (so that the direct side gets the same float32 series, bit for bit)."""
+    import jax.numpy as jnp
+
+    from jaxseis.physics.elastic import _integrate
+
+    w = jnp.asarray(w)
+    return np.asarray(_integrate(w[:, None] if w.ndim == 1 else w, dt))
 
 
 # ---------------------------------------------------------------------------------- problem
@@ -299,8 +356,8 @@ def setup(physics, quick):
     nt = A["wavelet"].shape[0]
     time = js.TimeAxis(0.0, (nt - 1) * float(A["dt_ms"]), float(A["dt_ms"]))
     op = getattr(js, ph.cls)(grid, time, space_order=8, nbl=int(A["nbl"]))
-    S = dict(A=A, name=name, op=op, model_true=ph.model(A["vp_true"], A["rho_true"]),
-             model0=ph.model(A["vp0"], A["rho0"]))
+    S = dict(physics=physics, A=A, name=name, op=op,
+             model_true=ph.model(A["vp_true"], A["rho_true"]), model0=ph.model(A["vp0"], A["rho0"]))
     crit = op.critical_dt(S["model_true"])
     if crit < time.dt:
         raise SystemExit(f"dt {time.dt} ms exceeds the critical dt {crit:.3f} ms of {ph.cls}")
@@ -454,7 +511,9 @@ class Direct:
 
 def direct_callables(S):
     A = S["A"]
-    d = Direct(S["op"], A["src"], A["rec"], A["wavelet"])
+    series = PHYSICS[S["physics"]].source_series
+    w = A["wavelet"] if series is None else series(A["wavelet"], float(A["dt_ms"]))
+    d = Direct(S["op"], A["src"], A["rec"], w)
     d_obs = np.asarray(S["d_obs"])
     return {FWD: lambda: d.forward(S["model_true"]),
             GRAD: lambda: d.value_and_grad(S["model0"], d_obs)}, d
@@ -564,6 +623,8 @@ def main(argv=None):
     if dw is not None:
         gather = np.asarray(timing[DW.FORWARD]["out"][0].numpy().T)        # (nt, nrec)
         d_js = np.asarray(timing[LABEL["jaxseis", FWD]]["out"])
+        if d_js.ndim == gather.ndim + 1:  # a component axis: the first (elastic records p only)
+            d_js = d_js[..., 0]
         shape_ok = gather.shape == d_js.shape
         corr = DW.gather_correlation(gather, d_js) if shape_ok else {}
         deepwave_info.update(dw.describe(), gather_shape=list(gather.shape),

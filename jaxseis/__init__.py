@@ -14,6 +14,7 @@ if "DEVITO_LOGGING" not in _os.environ:
 from .physics.acoustic import Acoustic as Acoustic
 from .physics.variable_density import VariableDensityAcoustic as VariableDensityAcoustic
 from .physics.viscoacoustic import Viscoacoustic as Viscoacoustic
+from .physics.elastic import Elastic as Elastic
 from ._errors import (
     DispersionWarning as DispersionWarning,
     InsufficientMemory as InsufficientMemory,

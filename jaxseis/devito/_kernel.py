@@ -93,6 +93,7 @@ class Context:
                                   shape=(2,), dtype=grid.dtype)
         self.wadj = self._register("ext", Function, name="wadj", grid=grid, space_order=so)
         self.receivers: list = []
+        self.offsets: dict[str, tuple] = {}
 
     # ------------------------------------------------------------------ registration
     def _register(self, role, cls, order=0, **kwargs):
@@ -177,6 +178,13 @@ class Context:
         if name not in self.receivers:
             self.receivers.append(name)
         return rec
+
+    def stagger(self, name, offset):
+        """Declare that the sparse function `name` samples (or feeds) a field whose value at index
+        `i` lives at `x_i + offset` (metres per axis, e.g. half a cell for a staggered velocity
+        component stored on integer indices): the solver shifts its positions by `-offset` before
+        interpolation or injection, so it acts at the physical positions given."""
+        self.offsets[name] = tuple(float(o) for o in offset)
 
     # ------------------------------------------------------------------ queries for the solver
     def fields(self, role):

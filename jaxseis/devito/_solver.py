@@ -260,7 +260,10 @@ class Solver:
     def _sparse(self, name, coords, series, nt):
         """A SparseTimeFunction with Devito row k = sample k - 1 (rows 0 and nt + 1 unused: every
         time series has the `nt + 2` levels of a saved wavefield, as Devito wants one time size)."""
-        coords = np.asarray(coords, dtype=self.dtype).reshape(-1, len(self.cfg.shape))
+        coords = np.asarray(coords, dtype=np.float64).reshape(-1, len(self.cfg.shape))
+        if name in self.ctx.offsets:  # a staggered field stored on integer indices
+            coords = coords - np.asarray(self.ctx.offsets[name])
+        coords = coords.astype(self.dtype)
         npoint = coords.shape[0]
         sp = self._take(("s", name, npoint, nt), lambda: self.ctx.specs[name].make(
             npoint=npoint, nt=nt + 2))
