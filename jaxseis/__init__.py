@@ -13,6 +13,7 @@ if "DEVITO_LOGGING" not in _os.environ:
 
 from .physics.acoustic import Acoustic as Acoustic
 from .physics.variable_density import VariableDensityAcoustic as VariableDensityAcoustic
+from .physics.tti import TTIAcoustic as TTIAcoustic
 from ._errors import (
     DispersionWarning as DispersionWarning,
     InsufficientMemory as InsufficientMemory,
