@@ -47,7 +47,7 @@ def tti_problem(dtype=jnp.float32, free_surface=False, tn=300.0):
     src = np.array([[205.0, 20.0]])
     rec = np.stack([np.linspace(20.0, 380.0, 19), np.full(19, 30.0)], axis=1)
     wavelet = np.asarray(js.ricker(time, 0.015), dtype=dt)
-    return dict(op=op, model=model, src=src, rec=rec, wavelet=wavelet)
+    return {"op": op, "model": model, "src": src, "rec": rec, "wavelet": wavelet}
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,8 @@ def test_dot_tests_3d(x64):
              "phi": 0.8 + 0.5 * smooth_random(rng, sh, 3.0)}
     src = np.array([[80.0, 70.0, 30.0]])
     rec = np.stack([np.linspace(10, 150, 8), np.full(8, 60.0), np.full(8, 20.0)], axis=1)
-    p = dict(op=op, model=model, src=src, rec=rec, wavelet=np.asarray(js.ricker(time, 0.03)))
+    p = {"op": op, "model": model, "src": src, "rec": rec,
+         "wavelet": np.asarray(js.ricker(time, 0.03))}
     _dot_tests(p, F64_TOL, "3D float64")
 
 
