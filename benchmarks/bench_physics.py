@@ -1,8 +1,12 @@
 """jaxseis against the same Devito operators called directly (and deepwave, optional), per physics.
 
-`--physics vda` (default: `jaxseis.VariableDensityAcoustic`) or `--physics acoustic`
-(`jaxseis.Acoustic`); another physics is one entry in `PHYSICS` (its class and how to build its
-model dict from vp and rho; a deepwave counterpart is optional).
+`--physics vda` (default: `jaxseis.VariableDensityAcoustic`), `--physics acoustic`
+(`jaxseis.Acoustic`) or `--physics tti` (`jaxseis.TTIAcoustic` with the S2 vp, a smooth anisotropy
+field, epsilon 0.10 -> 0.20 and delta 0.05 -> 0.10 with depth, and a tilt varying from -30 to +30
+degrees across the section; no deepwave counterpart: deepwave 0.1.0's `acoustic_vti` has no tilt
+and a different formulation, first-order velocity-stress on a staggered grid, so it is not
+registered); another physics is one entry in `PHYSICS` (its class and how to build its model dict
+from vp and rho; a deepwave counterpart is optional).
 
 Problem (S2 geometry with density, dt = 1 ms): interior 301 x 301 at 10 m, space order 8, 40-cell
 damping layer, one source at (1500, 20) m, 301 receivers at (10 i, 0) m, Ricker f0 = 0.010 kHz
@@ -188,12 +192,29 @@ class DeepwaveAcoustic:
                     step_ratio=self.step_ratio, offgrid_max_m=self.offgrid_m)
 
 
+def _tti(vp, rho, tilt=True):
+    """TTIAcoustic's model on the S2 grid (density unused): a smooth anisotropy field, epsilon
+    0.10 -> 0.20 and delta 0.05 -> 0.10 with depth, and (with `tilt`) a tilt varying smoothly
+    from -30 to +30 degrees across the section."""
+    vp = np.asarray(vp, np.float64)
+    nx, nz = vp.shape
+    s = np.linspace(0.0, 1.0, nz)[None, :] + 0 * vp
+    xi = np.linspace(-1.0, 1.0, nx)[:, None] + 0 * vp
+    theta = np.deg2rad(30.0) * np.sin(0.5 * np.pi * xi) if tilt else 0 * vp
+    f = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    return {"m": _m(vp), "epsilon": f(0.10 + 0.10 * s), "delta": f(0.05 + 0.05 * s),
+            "theta": f(theta)}
+
+
 PHYSICS = {
     "vda": Physics("VariableDensityAcoustic",
                    lambda vp, rho: {"m": _m(vp), "rho": np.asarray(rho, np.float32)},
                    DeepwaveAcoustic, "variable-density acoustic (m, rho)"),
     "acoustic": Physics("Acoustic", lambda vp, rho: _m(vp), _deepwave_scalar,
                         "constant-density acoustic (m); density unused"),
+    "tti": Physics("TTIAcoustic", _tti, None,
+                   "pseudo-acoustic TTI (m, epsilon, delta, theta), smooth anisotropy and tilt; "
+                   "density unused"),
 }
 
 
