@@ -3,9 +3,10 @@
 `--physics vda` (default: `jaxseis.VariableDensityAcoustic`), `--physics acoustic`
 (`jaxseis.Acoustic`) or `--physics tti` (`jaxseis.TTIAcoustic` with the S2 vp, a smooth anisotropy
 field, epsilon 0.10 -> 0.20 and delta 0.05 -> 0.10 with depth, and a tilt varying from -30 to +30
-degrees across the section; no deepwave counterpart: deepwave 0.1.0's `acoustic_vti` has no tilt
-and a different formulation, first-order velocity-stress on a staggered grid, so it is not
-registered); another physics is one entry in `PHYSICS` (its class and how to build its model dict
+degrees across the section; deepwave 0.1.0's `acoustic_vti` has no tilt, so no counterpart), or
+`--physics vti` (the same with theta = 0, against `deepwave.acoustic_vti`, the first-order
+velocity-stress pseudo-acoustic VTI of Duveneck et al. 2008 on a staggered grid: see
+`DeepwaveVTI`); another physics is one entry in `PHYSICS` (its class and how to build its model dict
 from vp and rho; a deepwave counterpart is optional).
 
 Problem (S2 geometry with density, dt = 1 ms): interior 301 x 301 at 10 m, space order 8, 40-cell
@@ -192,6 +193,86 @@ class DeepwaveAcoustic:
                     step_ratio=self.step_ratio, offgrid_max_m=self.offgrid_m)
 
 
+class DeepwaveVTI(DeepwaveAcoustic):
+    """deepwave.acoustic_vti (Duveneck et al. 2008 first-order pseudo-acoustic VTI, staggered
+    grid) on the problem arrays, for the `vti` entry (theta = 0, density 1 g/cm^3): stiffnesses
+    `c33 = vp^2`, `c11 = c33 (1 + 2 epsilon)`, `c13 = c33 sqrt(1 + 2 delta)`, buoyancy 1. deepwave
+    wants the symmetry axis (depth) first, so the arrays are transposed and locations are
+    (z, x) indices. The source is a pressure-rate source (both normal stresses) of amplitude
+    `-cumsum(q) dt vp_src^2 / h^2` (with `p_t = -c div v + s`, `m p_tt - lap p = m s_t`); the
+    receivers record the pressure. The gradient is w.r.t. c11, c13 and c33."""
+
+    def __init__(self, A, courant="match", threads=None):
+        import deepwave
+        import torch
+
+        self.torch, self.deepwave = torch, deepwave
+        torch.set_num_threads(int(threads or os.environ["OMP_NUM_THREADS"]))
+        h = [float(x) for x in np.asarray(A["spacing"])]
+        self.h, self.dt = h[::-1], float(A["dt_ms"])
+        t = lambda a: torch.tensor(np.ascontiguousarray(np.asarray(a, np.float32).T))  # noqa: E731
+
+        def cij(vp, rho):
+            mod = _tti(vp, rho, tilt=False)
+            c33 = 1.0 / mod["m"].astype(np.float64)
+            return (t(c33 * (1 + 2 * mod["epsilon"])), t(c33 * np.sqrt(1 + 2 * mod["delta"])),
+                    t(c33), np.sqrt(np.max(c33 * (1 + 2 * mod["epsilon"]))))
+
+        *self.c_true, v1 = cij(A["vp_true"], A["rho_true"])
+        *self.c0, v2 = cij(A["vp0"], A["rho0"])
+        self.buoyancy = torch.ones_like(self.c_true[0])
+        self.max_vel = float(max(v1, v2))
+        origin = np.zeros(len(h))
+        s_idx, s_off = DW.nearest_indices(A["src"], h, origin)
+        r_idx, r_off = DW.nearest_indices(A["rec"], h, origin)
+        self.offgrid_m = max(s_off, r_off)
+        self.src_loc = torch.tensor(s_idx[:, ::-1].copy(), dtype=torch.long)[None]
+        self.rec_loc = torch.tensor(r_idx[:, ::-1].copy(), dtype=torch.long)[None]
+        q = np.asarray(A["wavelet"], np.float64)
+        q = q[:, None] if q.ndim == 1 else q
+        vp_src = np.asarray(A["vp0"], np.float64)[tuple(s_idx.T)]
+        # deepwave's pressure-rate source has the opposite sign (measured: polarity -1 without it)
+        s = -np.cumsum(q, axis=0) * self.dt * vp_src[None, :] ** 2 / float(np.prod(h))
+        self.src_amp = torch.tensor(np.ascontiguousarray(s.T, np.float32))[None]
+        self.nbl, self.accuracy = int(A["nbl"]), 8
+        self.courant_problem = self.dt * self.max_vel * math.sqrt(sum(1.0 / x**2 for x in h))
+        crit = deepwave.discretisation.critical_courant_number(self.accuracy,
+                                                               propagator="acoustic_vti")
+        self.critical_courant = crit
+        self.courant_mode = courant
+        self.courant_number = (self.courant_problem * (1 + 1e-6)
+                               if courant == "match" and self.courant_problem <= crit else None)
+        self.d_obs = None
+        self.step_ratio = None
+
+    def _run(self, c11, c13, c33):
+        out = self.deepwave.acoustic_vti(
+            c11, c13, c33, self.buoyancy, self.h, self.dt,
+            source_amplitudes_pressure_rate=self.src_amp,
+            source_locations_pressure_rate=self.src_loc, receiver_locations_p=self.rec_loc,
+            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010, max_vel=self.max_vel,
+            courant_number=self.courant_number)
+        if self.step_ratio is None:
+            self.step_ratio = int(out.info.step_ratio)
+        return out.receiver_amplitudes_p
+
+    def forward(self):
+        with self.torch.no_grad():
+            return self._run(*self.c_true)
+
+    def value_and_grad(self):
+        if self.d_obs is None:
+            self.d_obs = self.forward()
+        c = [x.detach().clone().requires_grad_(True) for x in self.c0]
+        r = self._run(*c) - self.d_obs
+        loss = 0.5 * (r * r).sum()
+        loss.backward()
+        return (loss.detach(), *[x.grad for x in c])
+
+    def describe(self):
+        return {**super().describe(), "propagator": "deepwave.acoustic_vti"}
+
+
 def _tti(vp, rho, tilt=True):
     """TTIAcoustic's model on the S2 grid (density unused): a smooth anisotropy field, epsilon
     0.10 -> 0.20 and delta 0.05 -> 0.10 with depth, and (with `tilt`) a tilt varying smoothly
@@ -215,6 +296,8 @@ PHYSICS = {
     "tti": Physics("TTIAcoustic", _tti, None,
                    "pseudo-acoustic TTI (m, epsilon, delta, theta), smooth anisotropy and tilt; "
                    "density unused"),
+    "vti": Physics("TTIAcoustic", lambda vp, rho: _tti(vp, rho, tilt=False), DeepwaveVTI,
+                   "the tti model with theta = 0 (VTI), against deepwave.acoustic_vti"),
 }
 
 

@@ -94,7 +94,7 @@ class TTIKernel(Kernel):
         self.dc = {n: ctx.perturbation(n) for n in self.names}
         self.g = {n: ctx.gradient(n) for n in self.names}
         self.aux = {n: ctx.auxiliary(n) for n in
-                    ("gp", "gr", "tp", "tr", "ga", "gb", "gps", "grs")}
+                    ("gp", "gr", "tp", "tr", "ga", "gb", "gps", "grs", "ya", "yb")}
         self.p = ctx.state("p")
         self.r = ctx.state("r")
         self.dp = ctx.born_state("dp")
@@ -294,7 +294,9 @@ class TTIKernel(Kernel):
                 eqs.append(Inc(g["sdel"], w * dt**2 * mk * (wp * self._hz(x["grs"]) + wr * h0p),
                                **kw))
             if self.nnames[0] in grad:
-                ya, yb = mk * aa, mk * bb
+                # `imask a`, `imask b` in auxiliaries (read at every stencil point below)
+                ya, yb = x["ya"], x["yb"]
+                eqs += [Eq(ya, mk * aa, **kw), Eq(yb, mk * bb, **kw)]
                 gya, gyb = self._g(ya), self._g(yb)
                 for k, d in zip(self.nnames, self.dims):
                     eqs.append(Inc(g[k], w * dt**2 * (
