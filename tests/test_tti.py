@@ -387,3 +387,18 @@ def test_bad_models(tti32):
     # under jit the host check raises the same error before any solve
     with pytest.raises(Exception, match="epsilon >= delta"):
         jax.block_until_ready(jax.jit(op.forward)({**model, "delta": bad_delta}, w, src, rec))
+
+
+# ------------------------------------------------------------------------------------ layers
+def test_nn_layers_take_dict_models(tti32):
+    p = tti32
+    op, model, src, rec, w = p["op"], p["model"], p["src"], p["rec"], p["wavelet"]
+    fwd = js.nn.Forward(op, w, src, rec)
+    np.testing.assert_array_equal(np.asarray(fwd(model)), np.asarray(op.forward(model, w, src, rec)))
+    born = js.nn.Born(op, model, w, src, rec)
+    rng = np.random.default_rng(7)
+    dx = _perturbation(p, rng)
+    y = rng.standard_normal(born.data_shape).astype(np.float32)
+    err, _, _ = dot_test(born, born.T, dx, y)
+    assert err < F32_TOL
+    assert set(born.T(y)) == set(KEYS)
