@@ -128,10 +128,11 @@ def test_dot_born_each_parameter(tti64, x64):
         assert lhs != 0.0 and err <= F64_TOL
 
 
-def test_dot_tests_3d(x64):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dot_tests_3d(x64, dtype):
     grid = js.Grid((17, 15, 13), 10.0)
     time = js.TimeAxis(0.0, 120.0, 1.0)
-    op = js.TTIAcoustic(grid, time, space_order=4, nbl=4, dtype=jnp.float64)
+    op = js.TTIAcoustic(grid, time, space_order=4, nbl=4, dtype=np.dtype(dtype))
     assert op.names == ("m", "epsilon", "delta", "theta", "phi")
     rng = np.random.default_rng(5)
     sh = grid.shape
@@ -142,9 +143,10 @@ def test_dot_tests_3d(x64):
              "phi": 0.8 + 0.5 * smooth_random(rng, sh, 3.0)}
     src = np.array([[80.0, 70.0, 30.0]])
     rec = np.stack([np.linspace(10, 150, 8), np.full(8, 60.0), np.full(8, 20.0)], axis=1)
+    model = {k: v.astype(dtype) for k, v in model.items()}
     p = {"op": op, "model": model, "src": src, "rec": rec,
-         "wavelet": np.asarray(js.ricker(time, 0.03))}
-    _dot_tests(p, F64_TOL, "3D float64")
+         "wavelet": np.asarray(js.ricker(time, 0.03), dtype)}
+    _dot_tests(p, F64_TOL if dtype == "float64" else F32_TOL, f"3D {dtype}")
 
 
 # ------------------------------------------------------------------------------------ gradients
