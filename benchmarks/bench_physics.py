@@ -6,7 +6,8 @@ field, epsilon 0.10 -> 0.20 and delta 0.05 -> 0.10 with depth, and a tilt varyin
 degrees across the section; deepwave 0.1.0's `acoustic_vti` has no tilt, so no counterpart), or
 `--physics vti` (the same with theta = 0, against `deepwave.acoustic_vti`, the first-order
 velocity-stress pseudo-acoustic VTI of Duveneck et al. 2008 on a staggered grid: see
-`DeepwaveVTI`); another physics is one entry in `PHYSICS` (its class and how to build its model dict
+`DeepwaveVTI`), or `--physics tti3d` (the tti fields, plus azimuth 30 degrees, on a small 3D
+problem, `problem_arrays_3d`: 41^3, quick 25^3); another physics is one entry in `PHYSICS` (its class and how to build its model dict
 from vp and rho; a deepwave counterpart is optional).
 
 Problem (S2 geometry with density, dt = 1 ms): interior 301 x 301 at 10 m, space order 8, 40-cell
@@ -99,6 +100,7 @@ class Physics:
     model: Callable
     deepwave: Callable | None = None
     description: str = ""
+    problem: Callable | None = None   # (quick) -> (arrays, name); default `problem_arrays`
 
 
 def _m(vp):
@@ -280,13 +282,45 @@ def _tti(vp, rho, tilt=True):
     0.10 -> 0.20 and delta 0.05 -> 0.10 with depth, and (with `tilt`) a tilt varying smoothly
     from -30 to +30 degrees across the section."""
     vp = np.asarray(vp, np.float64)
-    nx, nz = vp.shape
-    s = np.linspace(0.0, 1.0, nz)[None, :] + 0 * vp
-    xi = np.linspace(-1.0, 1.0, nx)[:, None] + 0 * vp
+    nd = vp.ndim
+    depth = [1] * nd
+    depth[-1] = vp.shape[-1]
+    across = [1] * nd
+    across[0] = vp.shape[0]
+    s = np.linspace(0.0, 1.0, vp.shape[-1]).reshape(depth) + 0 * vp
+    xi = np.linspace(-1.0, 1.0, vp.shape[0]).reshape(across) + 0 * vp
     theta = np.deg2rad(30.0) * np.sin(0.5 * np.pi * xi) if tilt else 0 * vp
     f = lambda a: np.asarray(a, np.float32)  # noqa: E731
-    return {"m": _m(vp), "epsilon": f(0.10 + 0.10 * s), "delta": f(0.05 + 0.05 * s),
-            "theta": f(theta)}
+    out = {"m": _m(vp), "epsilon": f(0.10 + 0.10 * s), "delta": f(0.05 + 0.05 * s),
+           "theta": f(theta)}
+    if nd == 3:  # azimuth 30 degrees from x
+        out["phi"] = f(np.deg2rad(30.0) + 0 * vp)
+    return out
+
+
+def problem_arrays_3d(quick):
+    """A small 3D problem: n^3 at 10 m (n = 41, nbl 10, 400 ms; quick: n = 25, nbl 6, 200 ms),
+    dt 1 ms, vp = 1.5 + 2 z / 3000 minus a Gaussian anomaly at the centre (sigma L / 12), one source
+    at the centre 20 m deep, a cross of 2 n receivers at the surface."""
+    import jaxseis as js
+
+    n, nbl, tn = (25, 6, 200.0) if quick else (41, 10, 400.0)
+    h, dt = 10.0, 1.0
+    L = (n - 1) * h
+    time = js.TimeAxis(0.0, tn, dt)
+    c = np.arange(n) * h
+    x, y, z = np.meshgrid(c, c, c, indexing="ij")
+    background = 1.5 + 2.0 * z / 3000.0
+    anomaly = 0.5 * np.exp(-((x - L / 2) ** 2 + (y - L / 2) ** 2 + (z - L / 2) ** 2)
+                           / (2 * (L / 12) ** 2))
+    vp_true, vp0 = (background - anomaly).astype(np.float32), background.astype(np.float32)
+    rec = np.concatenate([np.stack([c, np.full(n, L / 2), np.zeros(n)], 1),
+                          np.stack([np.full(n, L / 2), c, np.zeros(n)], 1)]).astype(np.float32)
+    A = dict(vp_true=vp_true, vp0=vp0, rho_true=np.ones_like(vp0), rho0=np.ones_like(vp0),
+             wavelet=np.asarray(js.ricker(time, 0.015), np.float32),
+             src=np.array([[L / 2, L / 2, 20.0]], np.float32), rec=rec,
+             spacing=np.array([h, h, h]), dt_ms=np.float64(dt), nbl=np.int64(nbl))
+    return A, f"3D {n}^3 at {h:g} m, nbl {nbl}, 0..{tn:g} ms, dt {dt:g} ms, nt {time.nt}"
 
 
 PHYSICS = {
@@ -298,6 +332,9 @@ PHYSICS = {
     "tti": Physics("TTIAcoustic", _tti, None,
                    "pseudo-acoustic TTI (m, epsilon, delta, theta), smooth anisotropy and tilt; "
                    "density unused"),
+    "tti3d": Physics("TTIAcoustic", _tti, None,
+                     "pseudo-acoustic TTI in 3D (tilt and azimuth), small grid",
+                     problem=problem_arrays_3d),
     "vti": Physics("TTIAcoustic", lambda vp, rho: _tti(vp, rho, tilt=False), DeepwaveVTI,
                    "the tti model with theta = 0 (VTI), against deepwave.acoustic_vti"),
 }
@@ -335,8 +372,8 @@ def setup(physics, quick):
 
     import jaxseis as js
 
-    A, name = problem_arrays(quick)
     ph = PHYSICS[physics]
+    A, name = (ph.problem or problem_arrays)(quick)
     n = A["vp_true"].shape
     grid = js.Grid(n, tuple(float(s) for s in A["spacing"]))
     nt = A["wavelet"].shape[0]
