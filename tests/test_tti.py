@@ -268,20 +268,26 @@ def kinematics():
     return eps, speeds
 
 
-@pytest.mark.parametrize("theta", [0.0, np.pi / 2], ids=["vti", "hti"])
+@pytest.mark.parametrize("theta", [0.0, np.pi / 2, np.pi / 4, np.pi / 6],
+                         ids=["vti", "hti", "45deg", "30deg"])
 def test_elliptic_kinematics(kinematics, theta):
     """epsilon = delta: the wavefront is an ellipse, vp along the symmetry axis and
-    vp sqrt(1 + 2 epsilon) across it; theta = 90 deg swaps the horizontal and vertical speeds."""
+    vp sqrt(1 + 2 epsilon) across it, so the direct wave travels along a line at angle psi from the
+    axis with the group speed vp / sqrt(cos(psi)^2 + sin(psi)^2 / (1 + 2 epsilon)). theta = 0:
+    horizontal sqrt(1 + 2 epsilon) times faster than vertical; theta = 90 deg swaps them; tilted
+    axes (45, 30 deg) check the rotated cross derivatives."""
     eps, speeds = kinematics
     vh, vv = speeds(theta)
-    want = np.sqrt(1 + 2 * eps)
-    ratio = vh / vv if theta == 0 else vv / vh
-    slow = vv if theta == 0 else vh
-    print(f"\n[tti elliptic kinematics theta={theta:.3f}] vh {vh:.4f} km/s, vv {vv:.4f} km/s, "
-          f"fast/slow {ratio:.4f} vs sqrt(1 + 2 eps) {want:.4f} (error {ratio / want - 1:+.2e}); "
-          f"slow speed error {slow / 2.0 - 1:+.2e}")
-    assert abs(ratio / want - 1) < 5e-3
-    assert abs(slow / 2.0 - 1) < 5e-3
+
+    def group(psi):
+        return 2.0 / np.sqrt(np.cos(psi) ** 2 + np.sin(psi) ** 2 / (1 + 2 * eps))
+
+    want_h, want_v = group(np.pi / 2 - theta), group(theta)
+    print(f"\n[tti elliptic kinematics theta={np.degrees(theta):.0f} deg] vh {vh:.4f} km/s "
+          f"(expected {want_h:.4f}, error {vh / want_h - 1:+.2e}), vv {vv:.4f} km/s (expected "
+          f"{want_v:.4f}, error {vv / want_v - 1:+.2e}); vh/vv {vh / vv:.4f} vs {want_h / want_v:.4f}")
+    assert abs(vh / want_h - 1) < 5e-3 and abs(vv / want_v - 1) < 5e-3
+    assert abs((vh / vv) / (want_h / want_v) - 1) < 5e-3
 
 
 def test_stable_at_critical_dt():
