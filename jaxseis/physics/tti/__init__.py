@@ -49,7 +49,10 @@ class TTIAcoustic(WaveOperator):
     any tilt); with `epsilon = delta` (elliptic) the wavefront is an ellipse with speeds `vp`
     along and `vp sqrt(1 + 2 epsilon)` across the symmetry axis. The stability limit uses
     `vp sqrt(1 + 2 epsilon)` (exact for a homogeneous medium). With a free surface the tilt of
-    the top model row (the surface, where the pressure is zero) is not used.
+    the top model row (the surface, where the pressure is zero) is not used. As in every
+    pseudo-acoustic code, a source where `epsilon != delta` also excites a slow spurious shear
+    mode (here also along the symmetry axis, at high wavenumbers): keep sources where
+    `epsilon = delta`.
 
     **Arguments:** as `jaxseis.Acoustic` (`grid`, `time`, `space_order`, `nbl`, `free_surface`,
     `dtype`, `storage`).
