@@ -15,6 +15,7 @@ from .physics.acoustic import Acoustic as Acoustic
 from .physics.variable_density import VariableDensityAcoustic as VariableDensityAcoustic
 from .physics.viscoacoustic import Viscoacoustic as Viscoacoustic
 from .physics.elastic import Elastic as Elastic
+from .physics.tti import TTIAcoustic as TTIAcoustic
 from ._errors import (
     DispersionWarning as DispersionWarning,
     InsufficientMemory as InsufficientMemory,
