@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Parameter"]
+__all__ = ["Parameter", "PerDimension"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Parameter:
       `upper_open` say whether the bound itself is excluded.
     - `differentiable`: whether gradients and Born perturbations w.r.t. it are implemented
       (if not, `jax.grad` asking for it raises `NotImplementedError` naming it).
+    - `ndim`: the grid dimension it exists in (`None`: every dimension; `3` for an azimuth).
     """
 
     name: str
@@ -38,6 +39,7 @@ class Parameter:
     lower_open: bool = False
     upper_open: bool = False
     differentiable: bool = True
+    ndim: int | None = None
 
     @property
     def valid_range(self) -> str:
@@ -62,3 +64,25 @@ class Parameter:
 
     def __str__(self):
         return f"{self.name} ({self.unit}, {self.valid_range}): {self.meaning}"
+
+
+class PerDimension:
+    """`parameters` of a physics whose model keys depend on the grid dimension (a 3D-only azimuth):
+    on the class, every parameter (`P.parameters` stays a tuple); on an operator, those of its
+    grid's dimension (`Parameter.ndim` `None` or equal to `grid.ndim`)."""
+
+    def __init__(self, *parameters: Parameter):
+        self.all = tuple(parameters)
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            return self.all
+        return self.for_ndim(obj.grid.ndim)
+
+    def for_ndim(self, ndim: int) -> tuple:
+        return tuple(p for p in self.all if p.ndim in (None, ndim))
+
+
+def parameters_for(cls, ndim: int) -> tuple:
+    """The parameters a physics class takes on a grid of dimension `ndim`."""
+    return tuple(p for p in cls.parameters if p.ndim in (None, ndim))

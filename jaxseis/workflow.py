@@ -37,6 +37,7 @@ from ._config import Config, ConfigError, check, load_config, physics_classes
 from ._errors import InvalidArgument, InvalidShape, InvalidType
 from ._geometry import Grid, TimeAxis
 from ._operator import WaveOperator
+from ._physics import parameters_for
 from .wavelets import ricker
 
 __all__ = ["build_problem", "estimate_wavelet", "fwi", "load_config", "lowpass", "model", "rtm",
@@ -117,7 +118,8 @@ def _same_grid(grid, other, where):
 def _assemble(cfg, section: str, cls, grid, fallback):
     """The model dict {key: array} of `section` ('model' or 'start'): files, then values, then
     `fallback(key, grid)`."""
-    names = [p.name for p in cls.parameters]
+    names = [p.name for p in parameters_for(cls, len(grid.shape))] if grid is not None else \
+        [p.name for p in cls.parameters]
     alias = _alias(cls)
     files, values = cfg[section]["files"], cfg[section]["values"]
     valid = names + ([VP_ALIAS] if alias else [])
@@ -138,6 +140,9 @@ def _assemble(cfg, section: str, cls, grid, fallback):
                          vp=src[1] or k == VP_ALIAS)
             grid = _same_grid(grid, g, cfg.where(f"{section}.files.{src[2]}"))
             out[k] = 1.0 / a**2 if src[1] else a
+    if grid is not None:  # parameters of the grid's dimension only (a 3D-only azimuth)
+        names = [p.name for p in parameters_for(cls, len(grid.shape))]
+        out = {k: v for k, v in out.items() if k in names}
     for k in names:
         if k in out:
             continue

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..._errors import InvalidArgument
 from ..._operator import WaveOperator
-from ..._physics import Parameter
+from ..._physics import Parameter, PerDimension
 
 __all__ = ["TTIAcoustic"]
 
@@ -22,7 +22,7 @@ _PARAMETERS = (
               lower_open=True),
     Parameter("theta", "rad", "tilt of the symmetry axis from the vertical (depth) axis"),
 )
-_PHI = Parameter("phi", "rad", "azimuth of the symmetry axis from the x axis (3D)")
+_PHI = Parameter("phi", "rad", "azimuth of the symmetry axis from the x axis (3D)", ndim=3)
 
 
 @dataclass(frozen=True, repr=False)
@@ -60,10 +60,9 @@ class TTIAcoustic(WaveOperator):
 
     speed_name = "maximum velocity vp sqrt(1 + 2 epsilon)"
 
-    @property
-    def parameters(self):
-        """`m`, `epsilon`, `delta`, `theta` (and `phi` in 3D)."""
-        return _PARAMETERS + ((_PHI,) if self.grid.ndim == 3 else ())
+    #: `m`, `epsilon`, `delta`, `theta` (and `phi` in 3D: `TTIAcoustic.parameters` lists all five,
+    #: an operator those of its grid)
+    parameters = PerDimension(*_PARAMETERS, _PHI)
 
     @classmethod
     def devito_kernel(cls):
