@@ -10,6 +10,10 @@
   of `VariableDensityAcoustic`'s data, correlation >= 0.995, for several vs); a vertical force
   shows P arrivals at distance/vp along the force and S arrivals at distance/vs across it; the
   absorbing layer absorbs (a small domain matches a large one) and stays stable.
+- Free surface (`free_surface=True`): the dot tests above also run with it (a surface partly
+  fluid, partly solid, surface receivers), a float64 Taylor test; the Rayleigh wave's speed on
+  the surface matches the Rayleigh equation's root within 3 % and converges with the grid; a long
+  run at `critical_dt` stays bounded.
 - jit/vmap/grad, nn layers, bad inputs.
 """
 
