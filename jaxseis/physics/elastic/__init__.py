@@ -100,10 +100,12 @@ class Elastic(WaveOperator):
     shear-stress/`vz` half row half a cell (`h_z / 2`) above the first depth sample, i.e. the top
     face of the first row of cells; vacuum formulation (zero stiffness and buoyancy above, zero
     shear modulus on the surface, doubled buoyancy of its `vz` nodes), so the adjoints stay exact.
+    (A fluid surface thus acts like the acoustic physics' free surface placed `h_z / 2` higher.)
     Rayleigh waves travel within 0.6 % of the Rayleigh speed at ~19 points per Rayleigh wavelength
     (2.9 % at ~9; second-order convergence).
 
-    **Arguments:** as `jaxseis.Acoustic` (`grid`, `time`, `space_order`, `nbl`, `dtype`,
+    **Arguments:** as `jaxseis.Acoustic` (`grid`, `time`, `space_order`, `nbl`, `free_surface`,
+    `dtype`,
     `storage`), plus `source` and `record`.
     """
 
