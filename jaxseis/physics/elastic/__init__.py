@@ -105,8 +105,7 @@ class Elastic(WaveOperator):
     (2.9 % at ~9; second-order convergence).
 
     **Arguments:** as `jaxseis.Acoustic` (`grid`, `time`, `space_order`, `nbl`, `free_surface`,
-    `dtype`,
-    `storage`), plus `source` and `record`.
+    `dtype`, `storage`), plus `source` and `record`.
     """
 
     source: str = "explosive"
