@@ -50,6 +50,28 @@ Imaging (the transpose of the Born source; at reverse step `k` it reads the save
     g_mu   = sum_k dt c_S 2 sum_d Sh[k+1]_dd (E V[k+1])_dd
     g_mu_de = sum_k dt c_S Sh[k+1]_de (E V[k+1])_de
 
+Free surface (`free_surface=True`; the solver pads one ghost row above the first depth sample
+`fs`, no damping on top). The traction-free surface is the half row `fs - 1/2` of the shear
+stresses `t_dz` and of `v_z` (the "W" position; Kristek et al. 2002 compare it with the
+normal-stress position), in the vacuum formulation (`surface_coefficients`): all coefficients
+of the rows above `fs` vanish (`lam = mu = 0`, `b_d = 0` for `d != z`), `mu_dz = 0` on the
+surface row (so `t_dz = 0` there: zero shear traction), and the `v_z` nodes on the surface get
+`b_z = 2 b[fs]`: the normal stresses above are zero, so `Dp_z t_zz` there only sees the rows
+below, and in second order `b_z t_zz[fs] / (h/2)` is exactly the image method (`t_zz` odd about
+the surface, `t_zz(surface) = 0`) acting on the half cell of mass below the surface. The
+velocities above the surface stay zero (zero buoyancy) and are read as zeros (vacuum) by the
+higher-order stencils, which makes the surface treatment a low-order one; measured, the
+Rayleigh speed converges at second order (tests/test_elastic.py). Everything is a change of the
+coefficients, a linear map of `(b, lam, mu)` that never reads the ghost row's parameters; so the
+recursion above, its transpose and the Born/imaging operators are unchanged, `transpose` maps
+the surface buoyancy's gradient back onto `b[fs]` (with the factor 2) and drops the ghost row's,
+and the energy `V^T B^-1 V + S^T C^-1 S` (over the nodes with non-zero coefficients) stays
+positive, which keeps the scheme stable (the Gershgorin `critical_dt` uses the same
+coefficients). A stress-imaging implementation (mirrored stresses, unmirrored ghost velocities)
+blew up. The surface `v_z` buoyancy matters (vp 2, vs 1, h 5 m, Rayleigh root 0.9325 km/s):
+`b_z = b[fs] / 2` (the mean with a zero buoyancy above) gives 0.68-0.88 km/s, `b_z = b[fs]`
+4 % low, `b_z = 2 b[fs]` 0.6 % low.
+
 then `vp`, `vs`, `rho` gradients by the chain rule through `lam`, `mu`, `b = 1/rho` and the
 transposes of the averages (`transpose`, on the host). Dot tests hold to ~1e-15 in float64
 (tests/test_elastic.py).
@@ -94,11 +116,45 @@ def _quarter_T(g, a1, a2):
     return _half_T(_half_T(g, a2), a1)
 
 
+def surface_coefficients(b, lam, mu, fs, names=None):
+    """Coefficients from `b = 1/rho`, `lam`, `mu` (arrays, depth last): `b_d` (`_half` along `d`),
+    `lam`, `mu`, `mu_de` (`_quarter`). With a free surface (`fs`: depth index of the first row
+    below it; the surface is the shear-stress/`v_z` half row `fs - 1/2`): every coefficient of
+    the rows above `fs` is zero (vacuum), except the buoyancy of the `v_z` nodes on the surface,
+    `b_z[fs - 1] = 2 b[fs]` (a half cell of mass). A linear map of `(b, lam, mu)`; returned keyed
+    by `names = (dim names, shear names, pairs)` or, without names, by axis (`("b", a)`,
+    `"lam"`, `"mu"`, `("mu", i, j)`)."""
+    nd = np.ndim(b)
+    pairs = list(it.combinations(range(nd), 2))
+    bs = [_half(b, a) for a in range(nd)]
+    shear = [_quarter(mu, i, j) for i, j in pairs]
+    lam, mu = np.array(lam, dtype=np.float64), np.array(mu, dtype=np.float64)
+    if fs is not None:
+        for arr in bs + shear + [lam, mu]:
+            arr[..., :fs] = 0
+        bs[-1][..., fs - 1] = 2 * np.asarray(b, dtype=np.float64)[..., fs]
+    if names is None:
+        out = {("b", a): v for a, v in enumerate(bs)}
+        out.update({("mu",) + p: v for p, v in zip(pairs, shear)})
+    else:
+        dn, shear_names, _ = names
+        out = {f"b_{n}": v for n, v in zip(dn, bs)}
+        out.update(dict(zip(shear_names, shear)))
+    out["lam"], out["mu"] = lam, mu
+    return out
+
+
 class ElasticKernel(Kernel):
     """Isotropic velocity-stress elasticity (see the module docstring)."""
 
     parameters = ("vp", "vs", "rho")
     component_axis = True
+
+    @classmethod
+    def ghost_rows(cls, space_order):
+        """One vacuum row above the surface: it holds the surface's `v_z` and shear nodes (the
+        stencils read zeros beyond it, which is the vacuum's value)."""
+        return 1
 
     def __init__(self, ctx):
         super().__init__(ctx)
@@ -148,30 +204,33 @@ class ElasticKernel(Kernel):
         vp, vs, rho = (np.asarray(model[k], dtype=np.float64) for k in ("vp", "vs", "rho"))
         return vp, vs, rho, rho * (vp**2 - 2 * vs**2), rho * vs**2
 
+    def _maps(self, b, lam, mu):
+        """The coefficients (a linear map of `b = 1/rho`, `lam`, `mu` on the padded grid)."""
+        return surface_coefficients(b, lam, mu, self.ctx.fs,
+                                    names=(self.dn, self.shear_names, self.pairs))
+
     def coefficients(self, model):
         _, _, rho, lam, mu = self._lame(model)
-        out = {f"b_{n}": _half(1.0 / rho, a) for a, n in enumerate(self.dn)}
-        out["lam"], out["mu"] = lam, mu
-        for (i, j), n in zip(self.pairs, self.shear_names):
-            out[n] = _quarter(mu, i, j)
-        return out
+        return self._maps(1.0 / rho, lam, mu)
 
     def linearize(self, model, dmodel):
         vp, vs, rho, _, _ = self._lame(model)
         dvp, dvs, drho = (np.asarray(dmodel[k], dtype=np.float64) for k in ("vp", "vs", "rho"))
         dlam = drho * (vp**2 - 2 * vs**2) + rho * (2 * vp * dvp - 4 * vs * dvs)
         dmu = drho * vs**2 + 2 * rho * vs * dvs
-        db = -drho / rho**2
-        out = {f"b_{n}": _half(db, a) for a, n in enumerate(self.dn)}
-        out["lam"], out["mu"] = dlam, dmu
-        for (i, j), n in zip(self.pairs, self.shear_names):
-            out[n] = _quarter(dmu, i, j)
-        return out
+        return self._maps(-drho / rho**2, dlam, dmu)
 
     def transpose(self, model, grads):
         vp, vs, rho, _, _ = self._lame(model)
-        g = {k: np.asarray(v, dtype=np.float64) for k, v in grads.items()}
+        g = {k: np.array(v, dtype=np.float64) for k, v in grads.items()}
+        fs, z = self.ctx.fs, self.dn[-1]
+        if fs is not None:
+            g_surf = g[f"b_{z}"][..., fs - 1].copy()
+            for v in g.values():
+                v[..., :fs] = 0
         gb = sum(_half_T(g[f"b_{n}"], a) for a, n in enumerate(self.dn))
+        if fs is not None:
+            gb[..., fs] += 2 * g_surf
         gmu = g["mu"] + sum(_quarter_T(g[n], i, j) for (i, j), n in zip(self.pairs,
                                                                           self.shear_names))
         glam = g["lam"]
