@@ -469,3 +469,25 @@ def test_other_physics_selected_by_name(tmp_path):
     with pytest.raises(ConfigError, match=r"`model.values.qp`.*not a parameter of "
                                           r"VariableDensityAcoustic; valid keys: 'm', 'rho', 'vp'"):
         workflow.true_model(load_config(text=text.replace("rho = 2.0", "rho = 2.0, qp = 3")))
+
+
+@pytest.mark.parametrize("name, values, keys", [
+    ("TTIAcoustic", "epsilon = 0.1, delta = 0.05, theta = 0.3", {"m", "epsilon", "delta", "theta"}),
+    ("Viscoacoustic", "rho = 1.0, qp = 50.0", {"m", "rho", "qp"}),
+    ("Elastic", "vs = 0.0, rho = 1.0", {"vp", "vs", "rho"}),
+])
+def test_every_physics_models_from_a_config(tmp_path, name, values, keys):
+    """Each exported physics from the config: the model has the keys of the grid's dimension
+    (TTIAcoustic's 3D-only azimuth is left out in 2D), `model` writes finite, nonzero data."""
+    text = (TINY.replace('name = "Acoustic"', f'name = "{name}"')
+            .replace('spacing = 10.0\n', f'spacing = 10.0\nvalues = {{ {values} }}\n', 1)
+            .replace("shots = 3", "shots = 1"))
+    cfg = load_config(text=text)
+    true, _ = workflow.true_model(cfg)
+    assert set(true) == keys
+    cfg = load_config(text=text.replace('files = ["data/shots.sgy"]',
+                                        f'files = ["{tmp_path / "shots.sgy"}"]')
+                      .replace('directory = "out"', f'directory = "{tmp_path / "out"}"'))
+    r = workflow.model(cfg, log=lambda s: None)
+    d, _, _, _ = js.io.read_shots(r["data"])
+    assert np.all(np.isfinite(d)) and np.abs(d).max() > 0
