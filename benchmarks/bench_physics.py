@@ -216,11 +216,6 @@ class DeepwaveVisco(DeepwaveAcoustic):
     `reference_frequency` (0.010 kHz here), `qp` from `_qp(v)`. Its pressure-rate source adds
     `dt * amplitude` to the pressure, so the amplitudes are the volume-rate ones times the relaxed
     modulus `K = rho v^2` at the source. `max_vel` is the unrelaxed (fastest) speed."""
-class DeepwaveElastic(DeepwaveAcoustic):
-    """deepwave.elastic (velocity-stress staggered grid) on the problem arrays `A`, vs = vp / 1.8:
-    a pressure-rate source of amplitude `s / h^2` (`s` the stress rate jaxseis.Elastic's explosive
-    source injects, its wavelet's running integral) and pressure receivers, accuracy 8; the
-    gradient w.r.t. lamb, mu and buoyancy (the same backward work as any parametrisation)."""
 
     def __init__(self, A, courant="match", threads=None):
         super().__init__(A, courant=courant, threads=threads)
@@ -261,6 +256,17 @@ class DeepwaveElastic(DeepwaveAcoustic):
 
     def describe(self):
         return {**super().describe(), "propagator": "deepwave.viscoacoustic", "q_freq": 0.010}
+
+
+class DeepwaveElastic(DeepwaveAcoustic):
+    """deepwave.elastic (velocity-stress staggered grid) on the problem arrays `A`, vs = vp / 1.8:
+    a pressure-rate source of amplitude `s / h^2` (`s` the stress rate jaxseis.Elastic's explosive
+    source injects, its wavelet's running integral) and pressure receivers, accuracy 8; the
+    gradient w.r.t. lamb, mu and buoyancy (the same backward work as any parametrisation)."""
+
+    def __init__(self, A, courant="match", threads=None):
+        super().__init__(A, courant=courant, threads=threads)
+        torch = self.torch
         q = np.asarray(A["wavelet"], np.float64)
         q = q[:, None] if q.ndim == 1 else q
         s = _elastic_series(q.astype(np.float32), self.dt) / float(np.prod(self.h))
@@ -321,6 +327,8 @@ class DeepwaveVTI(DeepwaveAcoustic):
         *self.c_true, v1 = cij(A["vp_true"], A["rho_true"])
         *self.c0, v2 = cij(A["vp0"], A["rho0"])
         self.buoyancy = torch.ones_like(self.c_true[0])
+        # On the full S2 field deepwave 0.1.0 refuses this max_vel (its conservative bound is ~1-2 %
+        # higher, and moves as max_vel is raised): `--physics vti` runs with `--quick` only.
         self.max_vel = float(max(v1, v2))
         origin = np.zeros(len(h))
         s_idx, s_off = DW.nearest_indices(A["src"], h, origin)
