@@ -38,7 +38,6 @@ from ._storage import Checkpointed, FullStorage, Subsampled
 __all__ = ["WaveOperator"]
 
 
-
 def _fmt(shape):
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 

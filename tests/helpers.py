@@ -39,3 +39,34 @@ def check_rates(res, rate1_tol=0.1, rate2_tol=0.15):
     assert abs(res.rate1 - 1.0) <= rate1_tol, res
     assert abs(res.rate2 - 2.0) <= rate2_tol, res
     assert res.second_order[-1] < 0.1 * res.first_order[-1], res
+
+
+def check_dot(pair, p, tol, srcs, perturbation, label):
+    """Dot test of one linear pair of a physics on the case `p` (dict with `op`, `model`, `rec`,
+    `src`, `wavelet`): `"forward/adjoint"` in the wavelets of the sources `srcs`,
+    `"born/born_adjoint"` in the perturbation `perturbation(p, rng)`, `"extended"` in a smooth
+    source density. Prints the mismatch and asserts it is <= `tol` (and the products nonzero)."""
+    from jaxseis.testing import dot_test
+
+    op, model, rec, src, w = p["op"], p["model"], p["rec"], p["src"], p["wavelet"]
+    if pair == "forward/adjoint":
+        rng = np.random.default_rng(3)
+        x = bandlimited_wavelets(rng, w, srcs.shape[0]).astype(op.dtype)
+        f = lambda q: op.forward(model, q, srcs, rec)  # noqa: E731
+        fa = lambda d: op.adjoint(model, d, srcs, rec)  # noqa: E731
+    elif pair == "born/born_adjoint":
+        rng = np.random.default_rng(4)
+        x = perturbation(p, rng)
+        f = lambda dm: op.born(model, dm, w, src, rec)  # noqa: E731
+        fa = lambda d: op.born_adjoint(model, d, w, src, rec)  # noqa: E731
+    elif pair == "extended":
+        rng = np.random.default_rng(5)
+        x = smooth_random(rng, op.grid.shape).astype(op.dtype)
+        f = lambda wt: op.forward_extended(model, wt, w, rec)  # noqa: E731
+        fa = lambda d: op.adjoint_extended(model, d, w, rec)  # noqa: E731
+    else:
+        raise ValueError(pair)
+    y = rng.standard_normal(op.data_shape(rec.shape[0])).astype(op.dtype)
+    err, lhs, _ = dot_test(f, fa, x, y)
+    print(f"\n[{label} dot {pair}] rel={err:.3e}")
+    assert lhs != 0.0 and err <= tol

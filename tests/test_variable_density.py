@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import jaxseis as js
-from helpers import bandlimited_wavelets, check_rates, report_taylor, smooth_random
+from helpers import check_dot, check_rates, report_taylor, smooth_random
 from jaxseis.testing import dot_test, taylor_test
 
 F32_TOL = 1e-4
@@ -88,38 +88,20 @@ def _perturbation(p, rng, scale=0.05):
 # ------------------------------------------------------------------------------------ dot tests
 def test_dot_forward_adjoint(case):
     p, tol = case
-    op, model, rec = p["op"], p["model"], p["rec"]
-    rng = np.random.default_rng(3)
-    x = bandlimited_wavelets(rng, p["wavelet"], 2).astype(op.dtype)
-    y = rng.standard_normal(op.data_shape(rec.shape[0])).astype(op.dtype)
-    err, lhs, rhs = dot_test(lambda q: op.forward(model, q, SRC2, rec),
-                             lambda d: op.adjoint(model, d, SRC2, rec), x, y)
-    print(f"\n[vd dot forward/adjoint {op.dtype.name} fs={op.free_surface}] rel={err:.3e}")
-    assert lhs != 0.0 and err <= tol
+    op = p["op"]
+    check_dot("forward/adjoint", p, tol, SRC2, _perturbation, f"vd {op.dtype.name} fs={op.free_surface}")
 
 
 def test_dot_born(case):
     p, tol = case
-    op, model, rec, src, w = p["op"], p["model"], p["rec"], p["src"], p["wavelet"]
-    rng = np.random.default_rng(4)
-    x = _perturbation(p, rng)
-    y = rng.standard_normal(op.data_shape(rec.shape[0])).astype(op.dtype)
-    err, lhs, rhs = dot_test(lambda dm: op.born(model, dm, w, src, rec),
-                             lambda d: op.born_adjoint(model, d, w, src, rec), x, y)
-    print(f"\n[vd dot born/born_adjoint {op.dtype.name} fs={op.free_surface}] rel={err:.3e}")
-    assert lhs != 0.0 and err <= tol
+    op = p["op"]
+    check_dot("born/born_adjoint", p, tol, SRC2, _perturbation, f"vd {op.dtype.name} fs={op.free_surface}")
 
 
 def test_dot_extended(case):
     p, tol = case
-    op, model, rec, w = p["op"], p["model"], p["rec"], p["wavelet"]
-    rng = np.random.default_rng(5)
-    x = smooth_random(rng, op.grid.shape).astype(op.dtype)
-    y = rng.standard_normal(op.data_shape(rec.shape[0])).astype(op.dtype)
-    err, lhs, rhs = dot_test(lambda wt: op.forward_extended(model, wt, w, rec),
-                             lambda d: op.adjoint_extended(model, d, w, rec), x, y)
-    print(f"\n[vd dot extended {op.dtype.name} fs={op.free_surface}] rel={err:.3e}")
-    assert lhs != 0.0 and err <= tol
+    op = p["op"]
+    check_dot("extended", p, tol, SRC2, _perturbation, f"vd {op.dtype.name} fs={op.free_surface}")
 
 
 # ------------------------------------------------------------------------------------ gradients
