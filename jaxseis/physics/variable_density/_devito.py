@@ -195,6 +195,28 @@ class VariableDensityKernel(Kernel):
         name = "VDBorn" if born else ("VDForwardExt" if source == "extended" else "VDForward")
         return eqs, name + ("Save" if save else "") + (f"Sub{sub}" if sub else "")
 
+    def _imaging(self, grad, sub, v, a):
+        """Imaging conditions of `m` (from the adjoint field `v`) and of `rho`, `b_d` (from the
+        variable `a` that multiplies `L u` in the adjoint: `v` here, the memory-weighted adjoint
+        variable in viscoacoustics), reading the saved (or subsampled) forward field."""
+        ctx, rho = self.ctx, self.c["rho"]
+        dt = ctx.dt
+        # Subsampled: u[k] every `sub`-th step, each sample standing for `sub` steps.
+        us = ctx.subsampled("usub", sub) if sub else ctx.saved(self.u)
+        w = sub or 1
+        kw = {"implicit_dims": (ctx.tsub(sub),)} if sub else {}
+        am = self.imask * a
+        g, eqs = self.g, []
+        if "m" in grad:
+            eqs.append(Inc(g["m"], -w * us * (v.forward - 2 * v + v.backward), **kw))
+        if "rho" in grad:
+            eqs += self._fluxes("fi", us, **kw)
+            eqs.append(Inc(g["rho"], w * dt**2 * am * self._div("fi"), **kw))
+            for d in self.dims:
+                eqs.append(Inc(g[f"b_{d.name}"],
+                               -w * dt**2 * self._dp(us, d) * self._dp(rho * am, d), **kw))
+        return eqs
+
     def adjoint_eqs(self, srca, ext, grad, sub):
         ctx = self.ctx
         m, rho, damp, dt, v = self.c["m"], self.c["rho"], ctx.damp, ctx.dt, self.v
@@ -209,20 +231,7 @@ class VariableDensityKernel(Kernel):
         if ext:
             eqs += [Inc(ctx.wadj, dt**2 * ctx.wav * v)]
         if grad:
-            # Subsampled: u[k] every `sub`-th step, each sample standing for `sub` steps.
-            us = ctx.subsampled("usub", sub) if sub else ctx.saved(self.u)
-            w = sub or 1
-            kw = {"implicit_dims": (ctx.tsub(sub),)} if sub else {}
-            vm = self.imask * v
-            g = self.g
-            if "m" in grad:
-                eqs.append(Inc(g["m"], -w * us * (v.forward - 2 * v + v.backward), **kw))
-            if "rho" in grad:
-                eqs += self._fluxes("fi", us, **kw)
-                eqs.append(Inc(g["rho"], w * dt**2 * vm * self._div("fi"), **kw))
-                for d in self.dims:
-                    eqs.append(Inc(g[f"b_{d.name}"],
-                                   -w * dt**2 * self._dp(us, d) * self._dp(rho * vm, d), **kw))
+            eqs += self._imaging(grad, sub, v, v)
         name = ("VDAdjoint" + ("Src" if srca else "") + ("Ext" if ext else "")
                 + ("Grad" + "".join(n[0] for n in grad) if grad else ""))
         return eqs, name + (f"Sub{sub}" if sub else "")

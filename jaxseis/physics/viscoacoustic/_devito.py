@@ -176,19 +176,7 @@ class ViscoacousticKernel(VariableDensityKernel):
         if ext:
             eqs += [Inc(ctx.wadj, dt**2 * ctx.wav * v)]
         if grad:
-            us = ctx.subsampled("usub", sub) if sub else ctx.saved(self.u)
-            w = sub or 1
-            kw = {"implicit_dims": (ctx.tsub(sub),)} if sub else {}
-            lm = self.imask * lam
-            gr = self.g
-            if "m" in grad:
-                eqs.append(Inc(gr["m"], -w * us * (v.forward - 2 * v + v.backward), **kw))
-            if "rho" in grad:
-                eqs += self._fluxes("fi", us, **kw)
-                eqs.append(Inc(gr["rho"], w * dt**2 * lm * self._div("fi"), **kw))
-                for d in self.dims:
-                    eqs.append(Inc(gr[f"b_{d.name}"],
-                                   -w * dt**2 * self._dp(us, d) * self._dp(rho * lm, d), **kw))
+            eqs += self._imaging(grad, sub, v, lam)
         name = ("VQAdjoint" + ("Src" if srca else "") + ("Ext" if ext else "")
                 + ("Grad" + "".join(n[0] for n in grad) if grad else ""))
         return eqs, name + (f"Sub{sub}" if sub else "")
