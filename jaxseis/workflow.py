@@ -38,6 +38,7 @@ from ._errors import InvalidArgument, InvalidShape, InvalidType
 from ._geometry import Grid, TimeAxis
 from ._operator import WaveOperator
 from ._physics import parameters_for
+from .fwi import _save_state  # atomic write of the resume state, as `jaxseis fwi` does
 from .wavelets import ricker
 
 __all__ = ["build_problem", "estimate_wavelet", "fwi", "load_config", "lowpass", "model", "rtm",
@@ -738,15 +739,6 @@ def _problem_key(cfg) -> str:
     d = {k: v for k, v in cfg.items() if k not in ("executor", "output")}
     d["stages"] = [{"max_frequency": s["max_frequency"]} for s in cfg["stages"]]
     return json.dumps(d, sort_keys=True, default=str)
-
-
-def _save_state(path: Path, arrays: dict):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_state(out) -> dict | None:
