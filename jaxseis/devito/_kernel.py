@@ -35,10 +35,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from devito import (ConditionalDimension, Eq, Function, SparseTimeFunction, TimeFunction)
 
-__all__ = ["Context", "Kernel", "OPERATOR_KWARGS", "mirror"]
+from ._build import OPERATOR_KWARGS  # noqa: F401  (re-exported: the Devito options jaxseis uses)
 
-# Devito options: OpenMP on the CPU (threads from OMP_NUM_THREADS or `nthreads=` at apply time).
-OPERATOR_KWARGS = {"language": "openmp", "opt": ("advanced", {"openmp": True})}
+__all__ = ["Context", "Kernel", "OPERATOR_KWARGS", "mirror"]
 
 
 @dataclass

@@ -25,10 +25,11 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from devito import Grid as DevitoGrid, Operator
+from devito import Grid as DevitoGrid
 
 from .._storage import Checkpointed, FullStorage, Layout, Subsampled
-from ._kernel import OPERATOR_KWARGS, Context, components
+from ._build import build_operator
+from ._kernel import Context, components
 from ._store import History, WavefieldStore, nbytes_of
 
 # Tokens name saved wavefields across a pure_callback boundary. Start each process at a random point
@@ -166,7 +167,7 @@ class Solver:
                 if op is None:
                     build = self.kernel.forward_eqs if kind == "forward" else self.kernel.adjoint_eqs
                     eqs, name = build(**flags)
-                    op = Operator(eqs, name=name, **OPERATOR_KWARGS)
+                    op = build_operator(eqs, name)
                     known = {c for spec in list(self.ctx.specs.values()) for c in spec.components}
                     self._op_args[id(op)] = (
                         {p.name for p in op.parameters},

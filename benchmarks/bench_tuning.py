@@ -1,0 +1,196 @@
+"""Devito tuning per physics: the same equations compiled with different Devito options, applied
+to the same Devito objects in one process (the `bench_physics.Direct` harness), forward and
+value_and_grad (forward with the saved history, then the adjoint with the imaging conditions).
+
+Configurations (each builds its own operators; results must be bit-identical to `devito`):
+
+- `devito`: Devito's defaults (`opt=("advanced", {"openmp": True})`: the outer grid loop of each
+  step `schedule(dynamic,1)`, rows or blocks dealt out to alternating threads);
+- `devito-1thread`: the same operators with `nthreads=1` (is the second thread worth anything?);
+- `static1`: every affine loop `schedule(static,1)` (Devito's `par-dynamic-work` above any cost);
+- `static`: jaxseis's default (`jaxseis/devito/_build.py`): contiguous `schedule(static)` slabs;
+- `static+blockrelax+autotune` (`--extra`): Devito's loop blocking forced on (`blockrelax`) with
+  block shapes from `autotune="aggressive"`, on top of the static schedule.
+
+Printed per physics and operator: min / median / p90 / max seconds over `--repeats` calls
+(interleaved rounds), the speedup of each configuration over `devito` by median, GPts/s (padded
+grid points x nt / median: the forward's point updates per second; for value_and_grad the same
+count, so the two are comparable) and whether the output equals `devito`'s bit for bit.
+JSON to `results/bench_tuning[_quick].json`.
+
+Run: `python benchmarks/bench_tuning.py` (every physics, minutes, quiet machine),
+`--physics acoustic vda`, `--quick`, `--repeats N`, `--extra`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C  # noqa: E402,F401  (sets OMP_NUM_THREADS before jax/devito load)
+
+import numpy as np  # noqa: E402
+
+import bench_physics as BP  # noqa: E402
+
+CONFIGS = ("devito", "devito-1thread", "static1", "static")
+EXTRA = ("static+blockrelax+autotune",)
+
+
+def build(d, config):
+    """The forward, forward-with-history and gradient operators of `Direct` `d` for `config`."""
+    from devito import Operator
+
+    from jaxseis.devito._build import DEVITO_DEFAULT_KWARGS, build_operator
+
+    k = d.s.kernel
+    eqs = {"fwd": k.forward_eqs(source="point", save=False, born=False, sub=0),
+           "fwd_save": k.forward_eqs(source="point", save=True, born=False, sub=0),
+           "grad": k.adjoint_eqs(srca=False, ext=False, grad=d.needs, sub=0)}
+    out = {}
+    for which, (e, name) in eqs.items():
+        if config in ("devito", "devito-1thread"):
+            out[which] = build_operator(e, name, mode="devito")
+        elif config == "static1":
+            out[which] = Operator(e, name=name, language="openmp",
+                                  opt=("advanced", {**DEVITO_DEFAULT_KWARGS["opt"][1],
+                                                    "par-dynamic-work": 2**62}))
+        elif config == "static":
+            out[which] = build_operator(e, name, mode="static")
+        elif config == "static+blockrelax+autotune":
+            import jaxseis.devito._build as B
+
+            with B._LOCK, B._contiguous_static():
+                out[which] = Operator(e, name=name, language="openmp",
+                                      opt=("advanced", {**B.OPERATOR_KWARGS["opt"][1],
+                                                        "blockrelax": True}))
+        else:
+            raise SystemExit(f"unknown configuration {config!r}")
+    return out
+
+
+class Runner:
+    def __init__(self, d, config):
+        self.d, self.config = d, config
+        self.ops = build(d, config)
+        self.extra = {"nthreads": 1} if config == "devito-1thread" else {}
+        if config.endswith("autotune"):
+            self.extra = {"autotune": "aggressive"}
+        self.first = True
+
+    def __call__(self, which, S, d_obs):
+        d = self.d
+        d.ops = self.ops
+        orig = d._apply
+        extra = self.extra
+
+        def apply(w):
+            d.ops[w].apply(time_m=1, time_M=d.nt, dt=d.s.dtype.type(d.dt), **d.kw[w], **extra)
+
+        d._apply = apply
+        try:
+            if which == "forward":
+                return d.forward(S["model_true"])
+            return d.value_and_grad(S["model0"], d_obs)
+        finally:
+            d._apply = orig
+            if self.first and extra.get("autotune"):
+                self.extra = {}          # autotune once; later calls reuse the tuned blocks
+            self.first = False
+
+
+def flat(x):
+    if isinstance(x, tuple):
+        f, g = x
+        leaves = [np.atleast_1d(np.float64(f))] + [np.ravel(g[k]) for k in sorted(g)] \
+            if isinstance(g, dict) else [np.atleast_1d(np.float64(f)), np.ravel(g)]
+        return np.concatenate([np.asarray(v, np.float64) for v in leaves])
+    return np.ravel(np.asarray(x, np.float64))
+
+
+def run_physics(physics, quick, repeats, configs):
+    S = BP.setup(physics, quick)
+    _, d = BP.direct_callables(S)
+    d_obs = np.asarray(S["d_obs"])
+    runners = {c: Runner(d, c) for c in configs}
+    npts = float(np.prod(d.s.padded_shape)) * d.nt
+    rows = []
+    for which in ("forward", "value_and_grad"):
+        ref = flat(runners["devito"](which, S, d_obs))
+        same = {}
+        for c in list(configs):               # warm-up (compile, autotune) and identity check
+            try:
+                out = flat(runners[c](which, S, d_obs))
+            except Exception as e:            # noqa: BLE001  (Devito cannot build this variant)
+                print(f"{physics} {which} {c}: failed ({type(e).__name__}: {e}); left out")
+                configs = tuple(x for x in configs if x != c)
+                continue
+            same[c] = bool(np.array_equal(out, ref))
+            if not same[c]:
+                same[c] = float(np.max(np.abs(out - ref)) / max(np.max(np.abs(ref)), 1e-30))
+        times = {c: [] for c in configs}
+        for _ in range(repeats):               # interleaved rounds
+            for c in configs:
+                t0 = time.perf_counter()
+                runners[c](which, S, d_obs)
+                times[c].append(time.perf_counter() - t0)
+        base = float(np.median(times["devito"]))
+        for c in configs:
+            t = np.asarray(times[c])
+            med = float(np.median(t))
+            rows.append(dict(physics=physics, problem=S["name"], op=which, config=c,
+                             min_s=float(t.min()), median_s=med,
+                             p90_s=float(np.percentile(t, 90)), max_s=float(t.max()),
+                             speedup=base / med, gpts=npts / med / 1e9, identical=same[c],
+                             times=t.tolist()))
+    return rows
+
+
+def print_rows(rows):
+    head = (f"{'physics':9s} {'op':15s} {'configuration':28s} {'min':>7s} {'median':>7s} "
+            f"{'p90':>7s} {'max':>7s} {'speedup':>8s} {'GPts/s':>7s}  identical")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ident = "yes" if r["identical"] is True else f"no ({r['identical']:.1e})"
+        print(f"{r['physics']:9s} {r['op']:15s} {r['config']:28s} {r['min_s']:7.3f} "
+              f"{r['median_s']:7.3f} {r['p90_s']:7.3f} {r['max_s']:7.3f} {r['speedup']:7.2f}x "
+              f"{r['gpts']:7.2f}  {ident}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--physics", nargs="*", default=list(BP.PHYSICS))
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--extra", action="store_true", help="also blocking + autotune")
+    p.add_argument("--json", default=None)
+    a = p.parse_args(argv)
+    repeats = a.repeats or (3 if a.quick else 7)
+    configs = CONFIGS + (EXTRA if a.extra else ())
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, {repeats} interleaved rounds")
+    rows = []
+    for ph in a.physics:
+        if ph == "vti":       # the same operators as tti (theta = 0 is data, not code)
+            continue
+        r = run_physics(ph, a.quick, repeats, configs)
+        print_rows(r)
+        print(flush=True)
+        rows += r
+    print("All physics:")
+    print_rows(rows)
+    path = a.json or C.RESULTS / f"bench_tuning{'_quick' if a.quick else ''}.json"
+    C.RESULTS.mkdir(exist_ok=True)
+    import json
+
+    with open(path, "w") as f:
+        json.dump(dict(omp_num_threads=os.environ.get("OMP_NUM_THREADS"), repeats=repeats,
+                       rows=rows), f, indent=1)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
