@@ -617,8 +617,13 @@ class Direct:
                 c.data_with_halo[:] = 0
 
     def _apply(self, which):
-        self.ops[which].apply(time_m=1, time_M=self.nt, dt=self.s.dtype.type(self.dt),
-                              **self.kw[which])
+        # On jaxseis's OpenMP master thread, like jaxseis's own solves: a second thread running
+        # OpenMP solves in the same process would slow both sides several-fold (see
+        # jaxseis/devito/_openmp.py; JAXSEIS_OPENMP_MASTER=0 shows the effect).
+        from jaxseis.devito import _openmp
+
+        _openmp.run(lambda: self.ops[which].apply(
+            time_m=1, time_M=self.nt, dt=self.s.dtype.type(self.dt), **self.kw[which]))
 
     def _set_model(self, model):
         s = self.s

@@ -88,7 +88,10 @@ class Runner:
         extra = self.extra
 
         def apply(w):
-            d.ops[w].apply(time_m=1, time_M=d.nt, dt=d.s.dtype.type(d.dt), **d.kw[w], **extra)
+            from jaxseis.devito import _openmp
+
+            _openmp.run(lambda: d.ops[w].apply(time_m=1, time_M=d.nt, dt=d.s.dtype.type(d.dt),
+                                               **d.kw[w], **extra), extra.get("nthreads"))
 
         d._apply = apply
         try:

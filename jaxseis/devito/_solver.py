@@ -28,6 +28,7 @@ import numpy as np
 from devito import Grid as DevitoGrid
 
 from .._storage import Checkpointed, FullStorage, Layout, Subsampled
+from . import _openmp
 from ._build import build_operator
 from ._kernel import Context, components
 from ._store import History, WavefieldStore, nbytes_of
@@ -336,7 +337,7 @@ class Solver:
                                f"coefficients/linearize must cover every function it declares)")
         if nthreads:
             kw["nthreads"] = int(nthreads)
-        op.apply(**kw)
+        _openmp.run(lambda: op.apply(**kw), kw.get("nthreads"))
 
     def _source_fields(self, nt, src=None, q=None, weights=None, wavelet=None):
         if weights is not None:
