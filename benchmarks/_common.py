@@ -190,6 +190,18 @@ def load_average():
         return None
 
 
+def on_openmp_master(fn):
+    """`fn` (any arguments) run on jaxseis's OpenMP master thread, where jaxseis runs its own
+    solves: the Devito-direct and deepwave (torch) sides of a benchmark share the process's GNU
+    OpenMP runtime with jaxseis, and a second thread opening OpenMP teams would make every side
+    several times slower (jaxseis/devito/_openmp.py)."""
+    def run(*args, **kwargs):
+        from jaxseis.devito import _openmp
+
+        return _openmp.run(lambda: fn(*args, **kwargs))
+    return run
+
+
 def timed(fn):
     t0 = _time.perf_counter()
     out = fn()

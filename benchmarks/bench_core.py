@@ -113,8 +113,9 @@ class Direct:
         self.usave.data_with_halo[:] = 0  # touch it (S2 0.4 GB, S3 5.3 GB) once, outside timings
 
     def _apply(self, op, **fields):
-        op.apply(time_m=1, time_M=self.nt, dt=self.s.dtype.type(self.dt), damp=self.s.damp,
-                 **fields)
+        _common.on_openmp_master(op.apply)(time_m=1, time_M=self.nt,
+                                           dt=self.s.dtype.type(self.dt),
+                                           damp=self.s.damp, **fields)
 
     def _data(self):
         return np.array(self.rec.data[1:self.nt + 1])

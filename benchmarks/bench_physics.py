@@ -22,6 +22,11 @@ law rho = 0.31 (1000 vp)^0.25 g/cm^3 (of the same vp, so it has the anomaly too)
 0.5 ||d(model) - d_obs||^2, d_obs from the true model, `model` the one without the anomaly.
 `--quick`: the same layout on 101 x 101 (nbl 20, 400 ms, anomaly scaled with the grid): seconds.
 
+One process, one OpenMP team: the direct side's Devito solves and deepwave's torch kernels run on
+jaxseis's OpenMP master thread, like jaxseis's own solves (GNU OpenMP, shared by Devito and torch,
+sleeps at every barrier once two threads have opened teams on 2 cores: every side would be 2-5x
+slower; see jaxseis/devito/_openmp.py).
+
 Sides (one process, interleaved: every round runs each side once, the order rotating; medians of
 `--repeats` rounds after one untimed warm-up, each timed call after 0.2 s idle, as
 `_common.interleaved`):
@@ -761,9 +766,15 @@ def main(argv=None):
     fns["direct"], _ = direct_callables(S)
     dw = None
     if "deepwave" in sides:
-        dw = deepwave_runner(a.physics, A, a.deepwave_courant)
-        c = dw.callables()
-        fns["deepwave"] = {FWD: c[DW.FORWARD], GRAD: c[DW.GRADIENT]}
+        # torch's CPU kernels use the same GNU OpenMP runtime as Devito's: run them on jaxseis's
+        # OpenMP master thread too, so that the process has one OpenMP team (a second master
+        # makes every solve of both libraries several times slower: jaxseis/devito/_openmp.py).
+        from jaxseis.devito import _openmp
+
+        dw = _openmp.run(lambda: deepwave_runner(a.physics, A, a.deepwave_courant))
+        c = _openmp.run(dw.callables)
+        fns["deepwave"] = {FWD: lambda f=c[DW.FORWARD]: _openmp.run(f),
+                           GRAD: lambda f=c[DW.GRADIENT]: _openmp.run(f)}
 
     timing = {}
     for kind in (FWD, GRAD):
