@@ -128,8 +128,8 @@ def test_dot_born_each_parameter(tti64, x64):
         assert lhs != 0.0 and err <= F64_TOL
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_dot_tests_3d(x64, dtype):
+def tti3d_problem(dtype):
+    """A tiny 3D model with heterogeneous tilt and azimuth (17 x 15 x 13 at 10 m, 120 ms)."""
     grid = js.Grid((17, 15, 13), 10.0)
     time = js.TimeAxis(0.0, 120.0, 1.0)
     op = js.TTIAcoustic(grid, time, space_order=4, nbl=4, dtype=np.dtype(dtype))
@@ -144,9 +144,34 @@ def test_dot_tests_3d(x64, dtype):
     src = np.array([[80.0, 70.0, 30.0]])
     rec = np.stack([np.linspace(10, 150, 8), np.full(8, 60.0), np.full(8, 20.0)], axis=1)
     model = {k: v.astype(dtype) for k, v in model.items()}
-    p = {"op": op, "model": model, "src": src, "rec": rec,
-         "wavelet": np.asarray(js.ricker(time, 0.03), dtype)}
+    return {"op": op, "model": model, "src": src, "rec": rec,
+            "wavelet": np.asarray(js.ricker(time, 0.03), dtype)}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dot_tests_3d(x64, dtype):
+    p = tti3d_problem(dtype)
     _dot_tests(p, F64_TOL if dtype == "float64" else F32_TOL, f"3D {dtype}")
+
+
+def test_taylor_3d(x64):
+    """jax.grad in 3D w.r.t. m, epsilon and delta together (and the angles), float64."""
+    p = tti3d_problem("float64")
+    op, model, src, rec, w = p["op"], p["model"], p["src"], p["rec"], p["wavelet"]
+    rng = np.random.default_rng(8)
+    amp = {"m": 0.01 * float(np.mean(model["m"])), "epsilon": 0.005, "theta": 0.02,
+           "phi": 0.02}
+    dx = {k: amp[k] * smooth_random(rng, op.grid.shape, 3.0) for k in amp}
+    dx["delta"] = 0.5 * dx["epsilon"]       # epsilon - delta stays well above 0 along the line
+    d_obs = op.forward({k: model[k] - 4.0 * dx[k] for k in model}, w, src, rec)
+
+    def loss(mm):
+        return 0.5 * jnp.sum((op.forward(mm, w, src, rec) - d_obs) ** 2)
+
+    x0 = {k: jnp.asarray(v) for k, v in model.items()}
+    res = taylor_test(loss, x0, {k: jnp.asarray(v) for k, v in dx.items()}, h0=0.5, n=4)
+    report_taylor("tti 3D wrt all five parameters, float64", res)
+    check_rates(res)
 
 
 # ------------------------------------------------------------------------------------ gradients
