@@ -64,6 +64,9 @@ def _serve():
 def master_thread() -> threading.Thread:
     """The master thread (started on first use; a daemon, so it never keeps Python alive)."""
     global _THREAD
+    t = _THREAD
+    if t is not None:      # started once; its loop never returns
+        return t
     with _START_LOCK:
         if _THREAD is None or not _THREAD.is_alive():
             _THREAD = threading.Thread(target=_serve, name="jaxseis-openmp", daemon=True)
