@@ -352,6 +352,12 @@ class Solver:
                                f"coefficients/linearize must cover every function it declares)")
         if nthreads:
             kw["nthreads"] = int(nthreads)
+            if "nthreads_nonaffine" in names:
+                # Devito's sparse-point loops (injection, interpolation) take their own thread
+                # count, defaulting to OMP_NUM_THREADS whatever `nthreads` is: a one-thread solve
+                # of ThreadExecutor then opened 2-thread OpenMP teams on its pool threads, which
+                # made every solve in the process sleep at its barriers (jaxseis/devito/_openmp.py).
+                kw["nthreads_nonaffine"] = int(nthreads)
         _openmp.run(lambda: op.apply(**kw), kw.get("nthreads"))
 
     def _source_fields(self, nt, src=None, q=None, weights=None, wavelet=None):
