@@ -331,10 +331,19 @@ class Solver:
         return out
 
     def _new_sub(self, nt, sub):
+        """The subsampled fields (`nt // sub + 2` slots), reused through the store like full ones.
+        Every slot the imaging reads is written by the forward first; slot 0 is zeroed anyway."""
         out = {}
         for key, spec in list(self.ctx.specs.items()):
             if spec.role == "sub" and key.endswith(f"@{sub}"):
-                out[spec.kwargs["name"]] = spec.make(save=nt // sub + 2)
+                size = nt // sub + 2
+                nbytes = len(spec.components) * self._grid_points_with_halo() * size \
+                    * self.dtype.itemsize
+                f = self.store.acquire((spec.kwargs["name"], size),
+                                       lambda spec=spec, size=size: spec.make(save=size), nbytes)
+                for c in components(f):
+                    raw(c, halo=True)[:1] = 0
+                out[spec.kwargs["name"]] = f
         return out
 
     def _apply(self, op, nt, dt, nthreads=None, time_m=1, **fields):

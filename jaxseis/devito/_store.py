@@ -36,6 +36,13 @@ class History:
         return next(iter(self.fields.values())) if len(self.fields) == 1 else None
 
 
+# Histories whose buffers a later forward may reuse (full and subsampled wavefields): a fresh
+# multi-hundred-MB buffer per gradient costs its first touch (and, with transparent huge pages on
+# a fragmented host, compaction stalls: Subsampled(4) on the long record took 1.5-8 s instead of
+# about 0.5 s while it allocated its subsampled field anew on every call).
+_REUSABLE = ("full", "sub")
+
+
 def _key(f):
     return (f.name, f.save)
 
@@ -83,13 +90,13 @@ class WavefieldStore:
                 return f
             for token in list(self._entries):
                 h = self._entries[token]
-                if token in self._consumed and h.kind == "full" and any(
+                if token in self._consumed and h.kind in _REUSABLE and any(
                         _key(g) == key for g in h.fields.values()):
                     self._free.extend(self._pop(token).fields.values())
                     return self._take_free(key)
             while self._entries and self.nbytes() + nbytes > self.budget:
                 h = self._pop(next(iter(self._entries)))
-                if h.kind == "full":
+                if h.kind in _REUSABLE:
                     self._free.extend(h.fields.values())
                     f = self._take_free(key)
                     if f is not None:
@@ -105,7 +112,7 @@ class WavefieldStore:
                 self._free.pop(0)
             while len(self._entries) > 1 and self.nbytes() > self.budget:
                 h = self._pop(next(iter(self._entries)))
-                if h.kind == "full":
+                if h.kind in _REUSABLE:
                     self._free.extend(h.fields.values())
                 while self._free and self.nbytes() > self.budget:
                     self._free.pop(0)
@@ -118,21 +125,21 @@ class WavefieldStore:
             return h
 
     def consume(self, token):
-        """The gradient of `token` is done: a full wavefield's buffers may be reused by the next
-        forward (and stay valid until then); other histories (subsampled, checkpoints) have no
-        reusable buffer and are dropped, so a second pull of the same VJP recomputes them."""
+        """The gradient of `token` is done: a full or subsampled wavefield's buffers may be reused
+        by the next forward (and stay valid until then); checkpoints have no reusable buffer and
+        are dropped, so a second pull of the same VJP recomputes them."""
         with self._lock:
             h = self._entries.get(int(token))
             if h is None:
                 return
-            if h.kind == "full":
+            if h.kind in _REUSABLE:
                 self._consumed.add(int(token))
             else:
                 self._pop(int(token))
 
     def release(self, history):
         """Return a history's full-wavefield buffers for reuse (after a one-off gradient)."""
-        if history.kind == "full":
+        if history.kind in _REUSABLE:
             with self._lock:
                 self._free.extend(history.fields.values())
 
