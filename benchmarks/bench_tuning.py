@@ -76,7 +76,8 @@ class Runner:
     def __init__(self, d, config):
         self.d, self.config = d, config
         self.ops = build(d, config)
-        self.extra = {"nthreads": 1} if config == "devito-1thread" else {}
+        self.extra = ({"nthreads": 1, "nthreads_nonaffine": 1} if config == "devito-1thread"
+                      else {})
         if config.endswith("autotune"):
             self.extra = {"autotune": "aggressive"}
         self.first = True
