@@ -316,35 +316,28 @@ class Solver:
         n_fields = storage.n_fields(nt, self.layout())
         return n_fields * self._grid_points_with_halo() * self.dtype.itemsize
 
+    def _history_field(self, spec, size, zeroed):
+        """A `size`-slot saved variant of `spec`'s field from the wavefield store (a consumed
+        history's buffers are reused), its first `zeroed` slots set to zero."""
+        name = spec.kwargs["name"]
+        nbytes = len(spec.components) * self._grid_points_with_halo() * size * self.dtype.itemsize
+        f = self.store.acquire((name, size), lambda: spec.make(save=size), nbytes)
+        for c in components(f):
+            raw(c, halo=True)[:zeroed] = 0
+        return f
+
     def _new_saved(self, nt):
-        """The saved variants (every level, `nt + 2` slots) of the kernel's saved fields."""
-        out = {}
-        for name in self.kernel.saved:
-            spec = self.ctx.specs[name]
-            nbytes = len(spec.components) * self._grid_points_with_halo() * (nt + 2) \
-                * self.dtype.itemsize
-            f = self.store.acquire((name, nt + 2), lambda: spec.make(save=nt + 2), nbytes)
-            # Slots 0 and 1 are the zero initial states; every later slot is written before read.
-            for c in components(f):
-                raw(c, halo=True)[:2] = 0
-            out[name] = f
-        return out
+        """The saved variants (every level, `nt + 2` slots) of the kernel's saved fields. Slots 0
+        and 1 are the zero initial states; every later slot is written before it is read."""
+        return {name: self._history_field(self.ctx.specs[name], nt + 2, 2)
+                for name in self.kernel.saved}
 
     def _new_sub(self, nt, sub):
-        """The subsampled fields (`nt // sub + 2` slots), reused through the store like full ones.
-        Every slot the imaging reads is written by the forward first; slot 0 is zeroed anyway."""
-        out = {}
-        for key, spec in list(self.ctx.specs.items()):
-            if spec.role == "sub" and key.endswith(f"@{sub}"):
-                size = nt // sub + 2
-                nbytes = len(spec.components) * self._grid_points_with_halo() * size \
-                    * self.dtype.itemsize
-                f = self.store.acquire((spec.kwargs["name"], size),
-                                       lambda spec=spec, size=size: spec.make(save=size), nbytes)
-                for c in components(f):
-                    raw(c, halo=True)[:1] = 0
-                out[spec.kwargs["name"]] = f
-        return out
+        """The subsampled fields (`nt // sub + 2` slots). Every slot the imaging reads is written
+        by the forward first; slot 0 is zeroed anyway."""
+        return {spec.kwargs["name"]: self._history_field(spec, nt // sub + 2, 1)
+                for key, spec in list(self.ctx.specs.items())
+                if spec.role == "sub" and key.endswith(f"@{sub}")}
 
     def _apply(self, op, nt, dt, nthreads=None, time_m=1, **fields):
         names, functions = self._op_args[id(op)]
