@@ -199,8 +199,7 @@ def _dask_task(fn, nthreads, item):
 
     worker = get_worker()
     if nthreads is None:   # the worker's share of the cores (its threads_per_worker)
-        state = getattr(worker, "state", worker)
-        nthreads = int(getattr(state, "nthreads", 0) or getattr(worker, "nthreads", 0) or 0) or None
+        nthreads = worker.state.nthreads
     return worker.address, fn(item, nthreads=nthreads)
 
 
