@@ -622,13 +622,9 @@ class Direct:
                 c.data_with_halo[:] = 0
 
     def _apply(self, which):
-        # On jaxseis's OpenMP master thread, like jaxseis's own solves: a second thread running
-        # OpenMP solves in the same process would slow both sides several-fold (see
-        # jaxseis/devito/_openmp.py; JAXSEIS_OPENMP_MASTER=0 shows the effect).
-        from jaxseis.devito import _openmp
-
-        _openmp.run(lambda: self.ops[which].apply(
-            time_m=1, time_M=self.nt, dt=self.s.dtype.type(self.dt), **self.kw[which]))
+        # On jaxseis's OpenMP master thread, like jaxseis's own solves (C.on_openmp_master).
+        C.on_openmp_master(self.ops[which].apply)(
+            time_m=1, time_M=self.nt, dt=self.s.dtype.type(self.dt), **self.kw[which])
 
     def _set_model(self, model):
         s = self.s
@@ -769,12 +765,10 @@ def main(argv=None):
         # torch's CPU kernels use the same GNU OpenMP runtime as Devito's: run them on jaxseis's
         # OpenMP master thread too, so that the process has one OpenMP team (a second master
         # makes every solve of both libraries several times slower: jaxseis/devito/_openmp.py).
-        from jaxseis.devito import _openmp
-
-        dw = _openmp.run(lambda: deepwave_runner(a.physics, A, a.deepwave_courant))
-        c = _openmp.run(dw.callables)
-        fns["deepwave"] = {FWD: lambda f=c[DW.FORWARD]: _openmp.run(f),
-                           GRAD: lambda f=c[DW.GRADIENT]: _openmp.run(f)}
+        dw = C.on_openmp_master(deepwave_runner)(a.physics, A, a.deepwave_courant)
+        c = C.on_openmp_master(dw.callables)()
+        fns["deepwave"] = {FWD: C.on_openmp_master(c[DW.FORWARD]),
+                           GRAD: C.on_openmp_master(c[DW.GRADIENT])}
 
     timing = {}
     for kind in (FWD, GRAD):

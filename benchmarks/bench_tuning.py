@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common as C  # noqa: E402,F401  (sets OMP_NUM_THREADS before jax/devito load)
+import _common as C  # noqa: E402  (sets OMP_NUM_THREADS before jax/devito load)
 
 import numpy as np  # noqa: E402
 
@@ -89,10 +89,10 @@ class Runner:
         extra = self.extra
 
         def apply(w):
-            from jaxseis.devito import _openmp
-
-            _openmp.run(lambda: d.ops[w].apply(time_m=1, time_M=d.nt, dt=d.s.dtype.type(d.dt),
-                                               **d.kw[w], **extra), extra.get("nthreads"))
+            # one-thread runs stay on this thread (they open no OpenMP team), others on the master
+            run = d.ops[w].apply if extra.get("nthreads") == 1 else C.on_openmp_master(
+                d.ops[w].apply)
+            run(time_m=1, time_M=d.nt, dt=d.s.dtype.type(d.dt), **d.kw[w], **extra)
 
         d._apply = apply
         try:

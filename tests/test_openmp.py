@@ -40,23 +40,6 @@ def test_every_path_to_a_solve_uses_one_master_thread(problem):
     assert _openmp.solve_threads() == {"jaxseis-openmp"}, _openmp.solve_threads()
 
 
-def test_threads_executor_keeps_one_thread_solves_in_its_workers(problem):
-    """ThreadExecutor's per-shot solves with one OpenMP thread each open no team: they run in the
-    executor's own threads, several at once, and never reach the master."""
-    op = problem["op"]
-    m = jnp.asarray(problem["m"])
-    src = jnp.stack([problem["src"]] * 3)
-    fwd = jax.vmap(op.forward, in_axes=(None, None, 0, None))
-    with _openmp._USED_LOCK:
-        _openmp._USED.clear()
-    with js.executor("threads", workers=2, nthreads=1):
-        d = np.asarray(fwd(m, problem["wavelet"], src, problem["rec"]))
-    assert _openmp.solve_threads() == set()
-    ref = np.asarray(op.forward(m, problem["wavelet"], problem["src"], problem["rec"]))
-    for k in range(3):
-        np.testing.assert_allclose(d[k], ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
-
-
 def test_run_returns_raises_and_nests():
     assert _openmp.run(lambda: 41 + 1) == 42
     with pytest.raises(ZeroDivisionError):
@@ -74,11 +57,12 @@ def test_switch_off_runs_in_the_calling_thread(monkeypatch):
     assert _openmp.run(lambda: threading.current_thread().name) == "jaxseis-openmp"
 
 
-def test_one_thread_solves_open_no_team_for_their_sparse_loops(problem, monkeypatch):
-    """Devito's sparse-point loops take `nthreads_nonaffine`, which defaults to OMP_NUM_THREADS
-    whatever `nthreads` is: a one-thread solve must pass it too, or ThreadExecutor's pool threads
-    open OpenMP teams (measured: 8 quick S2-shots forwards 0.556 s serial instead of 0.070 s once
-    they had)."""
+def test_threads_executor_one_thread_solves_open_no_team(problem, monkeypatch):
+    """ThreadExecutor's per-shot solves with one OpenMP thread each run in the executor's own
+    threads (several at once) and never reach the master; and Devito's sparse-point loops, whose
+    `nthreads_nonaffine` defaults to OMP_NUM_THREADS whatever `nthreads` is, get one thread too,
+    or the pool threads open OpenMP teams (measured: 8 quick S2-shots forwards 0.556 s serial
+    instead of 0.070 s once they had)."""
     import devito
 
     seen = []
@@ -88,11 +72,17 @@ def test_one_thread_solves_open_no_team_for_their_sparse_loops(problem, monkeypa
         seen.append((kwargs.get("nthreads"), kwargs.get("nthreads_nonaffine")))
         return apply(self, **kwargs)
 
-    monkeypatch.setattr(devito.Operator, "apply", spy)
     op = problem["op"]
     m = jnp.asarray(problem["m"])
     src = jnp.stack([problem["src"]] * 3)
+    fwd = jax.vmap(op.forward, in_axes=(None, None, 0, None))
+    ref = np.asarray(op.forward(m, problem["wavelet"], problem["src"], problem["rec"]))
+    with _openmp._USED_LOCK:
+        _openmp._USED.clear()
+    monkeypatch.setattr(devito.Operator, "apply", spy)
     with js.executor("threads", workers=2, nthreads=1):
-        np.asarray(jax.vmap(op.forward, in_axes=(None, None, 0, None))(
-            m, problem["wavelet"], src, problem["rec"]))
+        d = np.asarray(fwd(m, problem["wavelet"], src, problem["rec"]))
+    assert _openmp.solve_threads() == set()
     assert len(seen) == 3 and set(seen) == {(1, 1)}, seen
+    for k in range(3):
+        np.testing.assert_allclose(d[k], ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())

@@ -8,13 +8,13 @@ becomes a futex sleep and wake-up. A Devito time step has several barriers, so a
 several times slower, in every thread of the process, for the rest of its life.
 
 jaxseis's solves are JAX host callbacks: XLA runs them on whichever of its runtime threads is
-free, so a forward ran on one XLA thread and the next gradient on another, each becoming an
-OpenMP master with its own team. Measured on 2 cores (S2 acoustic forward): 0.062 s with one master, 0.31 s as
-soon as a second thread had run a solve; the variable-density value_and_grad went from 0.67 s to
-1.5 s once a gradient had run (`JAXSEIS_OPENMP_MASTER=0 python benchmarks/bench_steady.py`
-reproduces the old behaviour). This is the
-"bimodal" timing of the steady-speed benchmark: the fast phases are those where only one thread
-had opened a team so far.
+free (a jitted forward often on the calling thread, a gradient's callbacks on XLA's workers), each
+becoming an OpenMP master with its own team. Measured on 2 cores: the S2 acoustic forward took
+0.062 s with one master and 0.31 s as soon as a second thread had run a solve; the
+variable-density value_and_grad went from 0.67 s to 1.5 s once a gradient had run
+(`JAXSEIS_OPENMP_MASTER=0 python benchmarks/bench_steady.py --physics vda --grad` reproduces the
+old behaviour). This is the "bimodal" timing of the steady-speed benchmark: the fast phases are
+those where only one thread had opened a team so far.
 
 **What.** `run(fn, nthreads)` calls `fn()` on one process-wide thread (started on first use) and
 returns its result or raises its exception in the caller: every solve with more than one OpenMP
