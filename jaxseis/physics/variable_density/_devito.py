@@ -138,7 +138,7 @@ class VariableDensityKernel(Kernel):
 
     def transpose(self, model, grads):
         rho = self._mirror(model["rho"])
-        if self._flux_imaging and f"b_{self.dims[0].name}" in grads:
+        if self._flux_imaging:
             # the images were accumulated as flux products (`_imaging`): g_b_d = image / b_d^2
             b = 1.0 / rho
             grads = {**grads, **{f"b_{d.name}": np.asarray(grads[f"b_{d.name}"], np.float64)
