@@ -7,8 +7,8 @@ reference frequency 0.010 kHz; the gradient is w.r.t. `m` and `rho`, `qp` held f
 side `deepwave.elastic` with the same stress rate as a pressure-rate source, `DeepwaveElastic`),
 `--physics tti` (`jaxseis.TTIAcoustic` with the S2 vp, a smooth anisotropy field, epsilon 0.10 ->
 0.20 and delta 0.05 -> 0.10 with depth, and a tilt varying from -30 to +30 degrees across the
-section; deepwave 0.1.0's `acoustic_vti` has no tilt, so no counterpart), `--physics vti` (the same
-with theta = 0, against `deepwave.acoustic_vti`, the first-order velocity-stress pseudo-acoustic VTI
+section; deepwave 0.1.0's `acoustic_vti` has no tilt, so no counterpart), `--physics vti` (VTI:
+`TTIAcoustic(tilt=False)` with the same epsilon and delta, no angles, against `deepwave.acoustic_vti`, the first-order velocity-stress pseudo-acoustic VTI
 of Duveneck et al. 2008 on a staggered grid: see `DeepwaveVTI`) or `--physics tti3d` (the tti
 fields, plus azimuth 30 degrees, on a small 3D problem, `problem_arrays_3d`: 41^3, quick 25^3).
 Another physics is one entry in `PHYSICS` (its class and how to build its model dict from vp and
@@ -115,6 +115,7 @@ class Physics:
     #: the series the operator injects for a wavelet (NumPy, `(wavelet, dt)`), for the direct side
     source_series: Callable | None = None
     problem: Callable | None = None   # (quick) -> (arrays, name); default `problem_arrays`
+    options: tuple = ()   # (name, value) pairs of physics options for the constructor
 
 
 def _m(vp):
@@ -172,7 +173,8 @@ class DeepwaveAcoustic:
         out = self.deepwave.acoustic(
             v, rho, self.h, self.dt, source_amplitudes_volume_rate=self.src_amp,
             source_locations_volume_rate=self.src_loc, receiver_locations_p=self.rec_loc,
-            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010, max_vel=self.max_vel,
+            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010,
+            max_vel=self.max_vel if self.courant_number is not None else None,
             courant_number=self.courant_number)
         if self.step_ratio is None:
             self.step_ratio = int(out.info.step_ratio)
@@ -291,7 +293,8 @@ class DeepwaveElastic(DeepwaveAcoustic):
         out = self.deepwave.elastic(
             lamb, mu, b, self.h, self.dt, source_amplitudes_pressure_rate=self.src_amp,
             source_locations_pressure_rate=self.src_loc, receiver_locations_p=self.rec_loc,
-            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010, max_vel=self.max_vel,
+            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010,
+            max_vel=self.max_vel if self.courant_number is not None else None,
             courant_number=self.courant_number)
         if self.step_ratio is None:
             self.step_ratio = int(out.info.step_ratio)
@@ -332,8 +335,10 @@ class DeepwaveVTI(DeepwaveAcoustic):
         *self.c_true, v1 = cij(A["vp_true"], A["rho_true"])
         *self.c0, v2 = cij(A["vp0"], A["rho0"])
         self.buoyancy = torch.ones_like(self.c_true[0])
-        # On the full S2 field deepwave 0.1.0 refuses this max_vel (its conservative bound is ~1-2 %
-        # higher, and moves as max_vel is raised): `--physics vti` runs with `--quick` only.
+        # On the full S2 field deepwave 0.1.0 refuses dt = 1 ms at this max_vel (it reports a
+        # "conservative maximum wave speed" 0.6 % above it, and 0.6 % above any max_vel given
+        # with the matching Courant number): there `--deepwave-courant default` lets deepwave
+        # choose its bound and its internal step (its step ratio is printed).
         self.max_vel = float(max(v1, v2))
         origin = np.zeros(len(h))
         s_idx, s_off = DW.nearest_indices(A["src"], h, origin)
@@ -362,7 +367,8 @@ class DeepwaveVTI(DeepwaveAcoustic):
             c11, c13, c33, self.buoyancy, self.h, self.dt,
             source_amplitudes_pressure_rate=self.src_amp,
             source_locations_pressure_rate=self.src_loc, receiver_locations_p=self.rec_loc,
-            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010, max_vel=self.max_vel,
+            accuracy=self.accuracy, pml_width=self.nbl, pml_freq=0.010,
+            max_vel=self.max_vel if self.courant_number is not None else None,
             courant_number=self.courant_number)
         if self.step_ratio is None:
             self.step_ratio = int(out.info.step_ratio)
@@ -397,12 +403,13 @@ def _tti(vp, rho, tilt=True):
     across[0] = vp.shape[0]
     s = np.linspace(0.0, 1.0, vp.shape[-1]).reshape(depth) + 0 * vp
     xi = np.linspace(-1.0, 1.0, vp.shape[0]).reshape(across) + 0 * vp
-    theta = np.deg2rad(30.0) * np.sin(0.5 * np.pi * xi) if tilt else 0 * vp
+    theta = np.deg2rad(30.0) * np.sin(0.5 * np.pi * xi)
     f = lambda a: np.asarray(a, np.float32)  # noqa: E731
-    out = {"m": _m(vp), "epsilon": f(0.10 + 0.10 * s), "delta": f(0.05 + 0.05 * s),
-           "theta": f(theta)}
-    if nd == 3:  # azimuth 30 degrees from x
-        out["phi"] = f(np.deg2rad(30.0) + 0 * vp)
+    out = {"m": _m(vp), "epsilon": f(0.10 + 0.10 * s), "delta": f(0.05 + 0.05 * s)}
+    if tilt:
+        out["theta"] = f(theta)
+        if nd == 3:  # azimuth 30 degrees from x
+            out["phi"] = f(np.deg2rad(30.0) + 0 * vp)
     return out
 
 
@@ -458,7 +465,8 @@ PHYSICS = {
                      "pseudo-acoustic TTI in 3D (tilt and azimuth), small grid",
                      problem=problem_arrays_3d),
     "vti": Physics("TTIAcoustic", lambda vp, rho: _tti(vp, rho, tilt=False), DeepwaveVTI,
-                   "the tti model with theta = 0 (VTI), against deepwave.acoustic_vti"),
+                   "VTI, TTIAcoustic(tilt=False) (m, epsilon, delta of the tti model), against "
+                   "deepwave.acoustic_vti", options=(("tilt", False),)),
 }
 
 
@@ -511,7 +519,7 @@ def setup(physics, quick):
     grid = js.Grid(n, tuple(float(s) for s in A["spacing"]))
     nt = A["wavelet"].shape[0]
     time = js.TimeAxis(0.0, (nt - 1) * float(A["dt_ms"]), float(A["dt_ms"]))
-    op = getattr(js, ph.cls)(grid, time, space_order=8, nbl=int(A["nbl"]))
+    op = getattr(js, ph.cls)(grid, time, space_order=8, nbl=int(A["nbl"]), **dict(ph.options))
     S = dict(physics=physics, A=A, name=name, op=op,
              model_true=ph.model(A["vp_true"], A["rho_true"]), model0=ph.model(A["vp0"], A["rho0"]))
     crit = op.critical_dt(S["model_true"])

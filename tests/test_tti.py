@@ -86,10 +86,12 @@ def _perturbation(p, rng):
 
 
 # ------------------------------------------------------------------------------------ dot tests
-def _dot_tests(p, tol, label):
+def _dot_tests(p, tol, label, y=None):
+    """The three pairs' dot tests (`y`: the data-space vector, default white noise)."""
     op, model, rec, src, w = p["op"], p["model"], p["rec"], p["src"], p["wavelet"]
     rng = np.random.default_rng(3)
-    y = rng.standard_normal(op.data_shape(rec.shape[0])).astype(op.dtype)
+    white = rng.standard_normal(op.data_shape(rec.shape[0])).astype(op.dtype)
+    y = white if y is None else np.asarray(y, op.dtype)
     srcs = np.array([src[0], src[0] + 43.0])
     x = bandlimited_wavelets(rng, w, 2).astype(op.dtype)
     out = {}

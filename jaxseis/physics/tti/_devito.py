@@ -52,6 +52,11 @@ k - 1 .. k + 1, `ya = imask a`, `yb = imask b`):
 maps them to the parameters (`transpose`): `g_epsilon = 2 g_E`, `g_delta = g_S / S`,
 `g_theta = sum_d dn_d/dtheta g_n_d` (and `phi` alike).
 
+VTI (`tilt=False`, no angles): `H0` is the sum of the compact centred second derivatives of
+`jaxseis.Acoustic`'s Laplacian along the horizontal axes and `Hz` the one along depth, both
+symmetric and independent of the model; everything above holds with `dH0 = dHz = 0` and no
+`g_n` terms, and no auxiliary Functions are needed.
+
 Nested derivatives go through auxiliary Functions (`G f` written on the whole padded grid, zero
 halo), so each derivative is the matrix `D_d` and the transposition above is exact.
 
@@ -86,15 +91,18 @@ class TTIKernel(Kernel):
         super().__init__(ctx)
         self.dims = list(ctx.grid.dimensions)
         self.ndim = len(self.dims)
-        self.parameters = ("m", "epsilon", "delta", "theta") + (("phi",) if self.ndim == 3 else ())
-        self.nnames = [f"n_{d.name}" for d in self.dims]
+        self.tilt = bool(ctx.options.get("tilt", True))
+        angles = ("theta",) + (("phi",) if self.ndim == 3 else ())
+        self.parameters = ("m", "epsilon", "delta") + (angles if self.tilt else ())
+        self.nnames = [f"n_{d.name}" for d in self.dims] if self.tilt else []
         self.names = ["m", "eps2", "sdel"] + self.nnames
         self.c = {n: ctx.coefficient(n) for n in self.names}
         self.imask = ctx.coefficient("imask")
         self.dc = {n: ctx.perturbation(n) for n in self.names}
         self.g = {n: ctx.gradient(n) for n in self.names}
-        self.aux = {n: ctx.auxiliary(n) for n in
-                    ("gp", "gr", "tp", "tr", "ga", "gb", "gps", "grs", "ya", "yb")}
+        aux = ("gp", "gr", "tp", "tr", "ga", "gb", "gps", "grs", "ya", "yb") if self.tilt else ()
+        self.aux = {n: ctx.auxiliary(n) for n in aux}
+        self.prefix = "TTI" if self.tilt else "VTI"
         self.p = ctx.state("p")
         self.r = ctx.state("r")
         self.dp = ctx.born_state("dp")
@@ -130,6 +138,8 @@ class TTIKernel(Kernel):
         return g
 
     def _angles(self, model):
+        if not self.tilt:
+            return None, None
         theta = self._mirror(model["theta"], -1)
         phi = self._mirror(model["phi"], 1) if self.ndim == 3 else None
         return theta, phi
@@ -143,41 +153,41 @@ class TTIKernel(Kernel):
         return ([st * cp, st * sp, ct], [ct * cp, ct * sp, -st], [-st * sp, st * cp, 0 * st])
 
     def coefficients(self, model):
-        theta, phi = self._angles(model)
-        n, _, _ = self._axis(theta, phi)
         out = {"m": np.asarray(model["m"], dtype=np.float64),
                "eps2": 1 + 2 * self._mirror(model["epsilon"], 1),
                "sdel": np.sqrt(1 + 2 * self._mirror(model["delta"], 1))}
-        out.update(zip(self.nnames, n))
-        mask = np.ones(theta.shape)
+        if self.tilt:
+            n, _, _ = self._axis(*self._angles(model))
+            out.update(zip(self.nnames, n))
+        mask = np.ones(out["m"].shape)
         if self.ctx.fs is not None:
             mask[..., :self.ctx.fs + 1] = 0
         out["imask"] = mask
         return out
 
     def linearize(self, model, dmodel):
-        theta, phi = self._angles(model)
-        _, nt, nph = self._axis(theta, phi)
         sdel = np.sqrt(1 + 2 * self._mirror(model["delta"], 1))
-        dth = self._mirror(dmodel["theta"], -1)
-        dph = self._mirror(dmodel["phi"], 1) if self.ndim == 3 else 0
         out = {"m": np.asarray(dmodel["m"], dtype=np.float64),
                "eps2": 2 * self._mirror(dmodel["epsilon"], 1),
                "sdel": self._mirror(dmodel["delta"], 1) / sdel}
-        out.update({k: a * dth + b * dph for k, a, b in zip(self.nnames, nt, nph)})
+        if self.tilt:
+            _, nt, nph = self._axis(*self._angles(model))
+            dth = self._mirror(dmodel["theta"], -1)
+            dph = self._mirror(dmodel["phi"], 1) if self.ndim == 3 else 0
+            out.update({k: a * dth + b * dph for k, a, b in zip(self.nnames, nt, nph)})
         return out
 
     def transpose(self, model, grads):
-        theta, phi = self._angles(model)
-        _, nt, nph = self._axis(theta, phi)
         sdel = np.sqrt(1 + 2 * self._mirror(model["delta"], 1))
-        gn = [np.asarray(grads[k], dtype=np.float64) for k in self.nnames]
         out = {"m": np.asarray(grads["m"], dtype=np.float64),
                "epsilon": self._mirror_T(2 * np.asarray(grads["eps2"], np.float64), 1),
-               "delta": self._mirror_T(np.asarray(grads["sdel"], np.float64) / sdel, 1),
-               "theta": self._mirror_T(sum(a * g for a, g in zip(nt, gn)), -1)}
-        if self.ndim == 3:
-            out["phi"] = self._mirror_T(sum(b * g for b, g in zip(nph, gn)), 1)
+               "delta": self._mirror_T(np.asarray(grads["sdel"], np.float64) / sdel, 1)}
+        if self.tilt:
+            _, nt, nph = self._axis(*self._angles(model))
+            gn = [np.asarray(grads[k], dtype=np.float64) for k in self.nnames]
+            out["theta"] = self._mirror_T(sum(a * g for a, g in zip(nt, gn)), -1)
+            if self.ndim == 3:
+                out["phi"] = self._mirror_T(sum(b * g for b, g in zip(nph, gn)), 1)
         return out
 
     def needs(self, wrt):
@@ -210,6 +220,21 @@ class TTIKernel(Kernel):
         """Hz f from the auxiliary g = G f."""
         return self._div([self.c[k] * g for k in self.nnames])
 
+    def _d2(self, f, dims):
+        """VTI (`tilt=False`): the compact centred second derivatives of the Laplacian along
+        `dims`, summed (`H0`: the horizontal axes, `Hz`: depth)."""
+        return sum(Derivative(f, (d, 2), fd_order=self.ctx.space_order) for d in dims)
+
+    def _h0_hz(self, f0, fz, sat=None):
+        """`(H0 f0, Hz fz)` and the equations of the auxiliaries they need: the rotated
+        operators (`tilt=True`, auxiliaries `sat = (name of G f0, name of G fz)`, or given ones
+        already written) or the compact VTI ones."""
+        if not self.tilt:
+            return self._d2(f0, self.dims[:-1]), self._d2(fz, self.dims[-1:]), []
+        g0, gz = (self.aux[n] for n in sat)
+        eqs = [Eq(g0, self._g(f0)), Eq(gz, self._g(fz))]
+        return self._lap(f0) - self._hz(g0), self._hz(gz), eqs
+
     # ------------------------------------------------------------------ equations
     def forward_eqs(self, source, save, born, sub):
         ctx, c, x = self.ctx, self.c, self.aux
@@ -218,9 +243,12 @@ class TTIKernel(Kernel):
         m, E, S, damp, dt = c["m"], c["eps2"], c["sdel"], ctx.damp, ctx.dt
         A = m + dt * damp
         q = ctx.wts * ctx.wav if source == "extended" else 0
-        eqs = [Eq(x["gp"], self._g(p)), Eq(x["gr"], self._g(r))]
-        hzp, hzr = self._hz(x["gp"]), self._hz(x["gr"])
-        h0p = p.laplace - hzp
+        if self.tilt:
+            eqs = [Eq(x["gp"], self._g(p)), Eq(x["gr"], self._g(r))]
+            hzp, hzr = self._hz(x["gp"]), self._hz(x["gr"])
+            h0p = p.laplace - hzp
+        else:
+            h0p, hzr, eqs = self._h0_hz(p, r)
         eqs.append(Eq(p.forward, (dt**2 * (E * h0p + S * hzr + q) + m * (2 * p - p.backward)
                                   + dt * damp * p) / A))
         eqs.append(Eq(r.forward, (dt**2 * (S * h0p + hzr + q) + m * (2 * r - r.backward)
@@ -231,12 +259,15 @@ class TTIKernel(Kernel):
         eqs += mirror(ctx, p.forward) + mirror(ctx, r.forward)
         if born:
             dp, dr, dc = self.dp, self.dr, self.dc
-            dn = [dc[k] for k in self.nnames]
-            eqs += [Eq(x["tp"], self._g(dp) + self._g(p, dn)),
-                    Eq(x["tr"], self._g(dr) + self._g(r, dn))]
-            hzt_p = self._div([c[k] * x["tp"] + dc[k] * x["gp"] for k in self.nnames])
-            hzt_r = self._div([c[k] * x["tr"] + dc[k] * x["gr"] for k in self.nnames])
-            h0t_p = dp.laplace - hzt_p
+            if self.tilt:
+                dn = [dc[k] for k in self.nnames]
+                eqs += [Eq(x["tp"], self._g(dp) + self._g(p, dn)),
+                        Eq(x["tr"], self._g(dr) + self._g(r, dn))]
+                hzt_p = self._div([c[k] * x["tp"] + dc[k] * x["gp"] for k in self.nnames])
+                hzt_r = self._div([c[k] * x["tr"] + dc[k] * x["gr"] for k in self.nnames])
+                h0t_p = dp.laplace - hzt_p
+            else:  # the VTI operators do not depend on the model: dH0 = dHz = 0
+                h0t_p, hzt_r, _ = self._h0_hz(dp, dr)
             sp = (dt**2 * (E * h0t_p + dc["eps2"] * h0p + S * hzt_r + dc["sdel"] * hzr)
                   - dc["m"] * (p.forward - 2 * p + p.backward))
             sr = (dt**2 * (S * h0t_p + dc["sdel"] * h0p + hzt_r)
@@ -250,7 +281,8 @@ class TTIKernel(Kernel):
         if sub:
             # `psub[k / sub]`, `rsub[k / sub]` keep p[k], r[k] every `sub`-th step.
             eqs += [Eq(ctx.subsampled("psub", sub), p), Eq(ctx.subsampled("rsub", sub), r)]
-        name = "TTIBorn" if born else ("TTIForwardExt" if source == "extended" else "TTIForward")
+        name = self.prefix + ("Born" if born else ("ForwardExt" if source == "extended"
+                                                   else "Forward"))
         return eqs, name + ("Save" if save else "") + (f"Sub{sub}" if sub else "")
 
     def adjoint_eqs(self, srca, ext, grad, sub):
@@ -261,11 +293,11 @@ class TTIKernel(Kernel):
         # `a`, `b` stay expressions: an auxiliary Function of an auxiliary Function would look
         # time-invariant to Devito (and be hoisted out of the time loop).
         aa, bb = E * wp + S * wr, S * wp + wr
-        eqs = [Eq(x["ga"], self._g(aa)), Eq(x["gb"], self._g(bb))]
-        eqs.append(Eq(wp.backward, (dt**2 * (self._lap(aa) - self._hz(x["ga"]))
-                                    + m * (2 * wp - wp.forward) + dt * damp * wp) / A))
-        eqs.append(Eq(wr.backward, (dt**2 * self._hz(x["gb"])
-                                    + m * (2 * wr - wr.forward) + dt * damp * wr) / A))
+        h0a, hzb, eqs = self._h0_hz(aa, bb, ("ga", "gb"))
+        eqs.append(Eq(wp.backward, (dt**2 * h0a + m * (2 * wp - wp.forward) + dt * damp * wp)
+                      / A))
+        eqs.append(Eq(wr.backward, (dt**2 * hzb + m * (2 * wr - wr.forward) + dt * damp * wr)
+                      / A))
         for f in (wp, wr):
             eqs += self.rec.inject(field=f.backward, expr=self.rec / (2 * A))
         eqs += mirror(ctx, wp.backward) + mirror(ctx, wr.backward)
@@ -285,15 +317,17 @@ class TTIKernel(Kernel):
             if "m" in grad:
                 eqs.append(Inc(g["m"], -w * (ps * (wp.forward - 2 * wp + wp.backward)
                                              + rs * (wr.forward - 2 * wr + wr.backward)), **kw))
-            if "eps2" in grad or "sdel" in grad or self.nnames[0] in grad:
-                eqs += [Eq(x["gps"], self._g(ps), **kw), Eq(x["grs"], self._g(rs), **kw)]
-            h0p = ps.laplace - self._hz(x["gps"])
+            if self.tilt:
+                if "eps2" in grad or "sdel" in grad or self.nnames[0] in grad:
+                    eqs += [Eq(x["gps"], self._g(ps), **kw), Eq(x["grs"], self._g(rs), **kw)]
+                h0p, hzr = ps.laplace - self._hz(x["gps"]), self._hz(x["grs"])
+            else:
+                h0p, hzr, _ = self._h0_hz(ps, rs)
             if "eps2" in grad:
                 eqs.append(Inc(g["eps2"], w * dt**2 * mk * wp * h0p, **kw))
             if "sdel" in grad:
-                eqs.append(Inc(g["sdel"], w * dt**2 * mk * (wp * self._hz(x["grs"]) + wr * h0p),
-                               **kw))
-            if self.nnames[0] in grad:
+                eqs.append(Inc(g["sdel"], w * dt**2 * mk * (wp * hzr + wr * h0p), **kw))
+            if self.tilt and self.nnames[0] in grad:
                 # `imask a`, `imask b` in auxiliaries (read at every stencil point below)
                 ya, yb = x["ya"], x["yb"]
                 eqs += [Eq(ya, mk * aa, **kw), Eq(yb, mk * bb, **kw)]
@@ -303,6 +337,6 @@ class TTIKernel(Kernel):
                         self._d(ya, d) * x["gps"] + self._d(ps, d) * gya
                         - self._d(yb, d) * x["grs"] - self._d(rs, d) * gyb), **kw))
         tags = {"m": "m", "eps2": "e", "sdel": "d"}
-        name = ("TTIAdjoint" + ("Src" if srca else "") + ("Ext" if ext else "")
+        name = (self.prefix + "Adjoint" + ("Src" if srca else "") + ("Ext" if ext else "")
                 + ("Grad" + "".join(sorted({tags.get(n, "n") for n in grad})) if grad else ""))
         return eqs, name + (f"Sub{sub}" if sub else "")
