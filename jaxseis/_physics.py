@@ -83,6 +83,10 @@ class PerDimension:
         return tuple(p for p in self.all if p.ndim in (None, ndim))
 
 
-def parameters_for(cls, ndim: int) -> tuple:
-    """The parameters a physics class takes on a grid of dimension `ndim`."""
-    return tuple(p for p in cls.parameters if p.ndim in (None, ndim))
+def parameters_for(cls, ndim: int | None, options=None) -> tuple:
+    """The parameters a physics class takes on a grid of dimension `ndim` (None: any) with the
+    physics `options` (a dict of constructor options; a class may drop parameters for some, via
+    its classmethod `parameters_for_options(parameters, options)`)."""
+    out = tuple(p for p in cls.parameters if ndim is None or p.ndim in (None, ndim))
+    hook = getattr(cls, "parameters_for_options", None)
+    return hook(out, dict(options or {})) if hook is not None else out

@@ -119,8 +119,9 @@ def _same_grid(grid, other, where):
 def _assemble(cfg, section: str, cls, grid, fallback):
     """The model dict {key: array} of `section` ('model' or 'start'): files, then values, then
     `fallback(key, grid)`."""
-    names = [p.name for p in parameters_for(cls, len(grid.shape))] if grid is not None else \
-        [p.name for p in cls.parameters]
+    options = cfg["physics"]["options"]
+    names = [p.name for p in parameters_for(cls, len(grid.shape) if grid is not None else None,
+                                            options)]
     alias = _alias(cls)
     files, values = cfg[section]["files"], cfg[section]["values"]
     valid = names + ([VP_ALIAS] if alias else [])
@@ -142,7 +143,7 @@ def _assemble(cfg, section: str, cls, grid, fallback):
             grid = _same_grid(grid, g, cfg.where(f"{section}.files.{src[2]}"))
             out[k] = 1.0 / a**2 if src[1] else a
     if grid is not None:  # parameters of the grid's dimension only (a 3D-only azimuth)
-        names = [p.name for p in parameters_for(cls, len(grid.shape))]
+        names = [p.name for p in parameters_for(cls, len(grid.shape), options)]
         out = {k: v for k, v in out.items() if k in names}
     for k in names:
         if k in out:
@@ -665,9 +666,10 @@ def rtm(config, *, log=print) -> dict:
 
 # ------------------------------------------------------------------------------------ fwi
 def _variables(cfg, cls):
-    names = [p.name for p in cls.parameters]
+    params = parameters_for(cls, None, cfg["physics"]["options"])
+    names = [p.name for p in params]
     alias = _alias(cls)
-    valid = [p.name for p in cls.parameters if p.differentiable] + ([VP_ALIAS] if alias else [])
+    valid = [p.name for p in params if p.differentiable] + ([VP_ALIAS] if alias else [])
     inv = cfg["inversion"]["parameters"]
     if not inv:
         raise ConfigError(f"{cfg.where('inversion.parameters')}: empty; valid: "

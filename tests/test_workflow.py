@@ -473,13 +473,16 @@ def test_other_physics_selected_by_name(tmp_path):
 
 @pytest.mark.parametrize("name, values, keys", [
     ("TTIAcoustic", "epsilon = 0.1, delta = 0.05, theta = 0.3", {"m", "epsilon", "delta", "theta"}),
+    ("TTIAcoustic tilt=false", "epsilon = 0.1, delta = 0.05", {"m", "epsilon", "delta"}),
     ("Viscoacoustic", "rho = 1.0, qp = 50.0", {"m", "rho", "qp"}),
     ("Elastic", "vs = 0.0, rho = 1.0", {"vp", "vs", "rho"}),
 ])
 def test_every_physics_models_from_a_config(tmp_path, name, values, keys):
     """Each exported physics from the config: the model has the keys of the grid's dimension
     (TTIAcoustic's 3D-only azimuth is left out in 2D), `model` writes finite, nonzero data."""
-    text = (TINY.replace('name = "Acoustic"', f'name = "{name}"')
+    name, _, option = name.partition(" ")
+    opts = f"options = {{ {option.replace('=', ' = ')} }}\n" if option else ""
+    text = (TINY.replace('name = "Acoustic"\n', f'name = "{name}"\n{opts}')
             .replace('spacing = 10.0\n', f'spacing = 10.0\nvalues = {{ {values} }}\n', 1)
             .replace("shots = 3", "shots = 1"))
     cfg = load_config(text=text)

@@ -95,6 +95,14 @@ class TTIAcoustic(WaveOperator):
                 f"or False (VTI: vertical axis, no angle keys), got {self.tilt!r}.")
         object.__setattr__(self, "tilt", bool(self.tilt))
 
+    @classmethod
+    def parameters_for_options(cls, parameters, options):
+        """Without the angles for `tilt=False` (used by `jaxseis.workflow` before an operator
+        exists)."""
+        if options.get("tilt", True):
+            return parameters
+        return tuple(p for p in parameters if p.name not in _ANGLES)
+
     def _model(self, model, name="model"):
         try:
             return super()._model(model, name)
