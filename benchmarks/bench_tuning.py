@@ -10,10 +10,12 @@ Configurations (each builds its own operators; results must be bit-identical to 
 - `static1`: every affine loop `schedule(static,1)` (Devito's `par-dynamic-work` above any cost);
 - `static`: jaxseis's default (`jaxseis/devito/_build.py`): contiguous `schedule(static)` slabs;
 - `static+blockrelax+autotune` (`--extra`): Devito's loop blocking forced on (`blockrelax`) with
-  block shapes from `autotune="aggressive"`, on top of the static schedule.
+  block shapes from `autotune="aggressive"`, on top of the static schedule;
+- `static+linearize` (`--extra`): Devito's index linearisation (`opt` option `linearize`: flat
+  offsets instead of multi-dimensional array indexing) on top of the static schedule.
 
 Printed per physics and operator: min / median / p90 / max seconds over `--repeats` calls
-(interleaved rounds), the speedup of each configuration over `devito` by median, GPts/s (padded
+(interleaved rounds), the speedup of each configuration over the first (`devito`, or the first of `--configs`) by median, GPts/s (padded
 grid points x nt / median: the forward's point updates per second; for value_and_grad the same
 count, so the two are comparable) and whether the output equals `devito`'s bit for bit.
 JSON to `results/bench_tuning[_quick].json`.
@@ -37,7 +39,7 @@ import numpy as np  # noqa: E402
 import bench_physics as BP  # noqa: E402
 
 CONFIGS = ("devito", "devito-1thread", "static1", "static")
-EXTRA = ("static+blockrelax+autotune",)
+EXTRA = ("static+blockrelax+autotune", "static+linearize")
 
 
 def build(d, config):
@@ -67,6 +69,13 @@ def build(d, config):
                 out[which] = Operator(e, name=name, language="openmp",
                                       opt=("advanced", {**B.OPERATOR_KWARGS["opt"][1],
                                                         "blockrelax": True}))
+        elif config == "static+linearize":
+            import jaxseis.devito._build as B
+
+            with B._LOCK, B._contiguous_static():
+                out[which] = Operator(e, name=name, language="openmp",
+                                      opt=("advanced", {**B.OPERATOR_KWARGS["opt"][1],
+                                                        "linearize": True}))
         else:
             raise SystemExit(f"unknown configuration {config!r}")
     return out
@@ -123,7 +132,7 @@ def run_physics(physics, quick, repeats, configs):
     npts = float(np.prod(d.s.padded_shape)) * d.nt
     rows = []
     for which in ("forward", "value_and_grad"):
-        ref = flat(runners["devito"](which, S, d_obs))
+        ref = flat(runners[configs[0]](which, S, d_obs))
         same = {}
         for c in list(configs):               # warm-up (compile, autotune) and identity check
             try:
@@ -141,7 +150,7 @@ def run_physics(physics, quick, repeats, configs):
                 t0 = time.perf_counter()
                 runners[c](which, S, d_obs)
                 times[c].append(time.perf_counter() - t0)
-        base = float(np.median(times["devito"]))
+        base = float(np.median(times[configs[0]]))
         for c in configs:
             t = np.asarray(times[c])
             med = float(np.median(t))
@@ -170,16 +179,17 @@ def main(argv=None):
     p.add_argument("--physics", nargs="*", default=list(BP.PHYSICS))
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--extra", action="store_true", help="also blocking + autotune")
+    p.add_argument("--extra", action="store_true", help="also the EXTRA configurations")
+    p.add_argument("--configs", nargs="*", default=None,
+                   help="only these configurations (the first is the reference of `speedup` and "
+                        "`identical`)")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     repeats = a.repeats or (3 if a.quick else 7)
-    configs = CONFIGS + (EXTRA if a.extra else ())
+    configs = tuple(a.configs) if a.configs else CONFIGS + (EXTRA if a.extra else ())
     print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, {repeats} interleaved rounds")
     rows = []
     for ph in a.physics:
-        if ph == "vti":       # the same operators as tti (theta = 0 is data, not code)
-            continue
         r = run_physics(ph, a.quick, repeats, configs)
         print_rows(r)
         print(flush=True)
