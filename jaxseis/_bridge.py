@@ -58,8 +58,13 @@ def host_call(task: Callable[[list], list], out_specs: Sequence[jax.ShapeDtypeSt
         results = task(items) if n else []
         outs = []
         for j, spec in enumerate(out_specs):
-            stacked = (np.stack([np.asarray(r[j]) for r in results]) if n
-                       else np.zeros((0,) + tuple(spec.shape)))
+            if n == 1:  # one shot: no stacking copy of an array the task made for this call
+                a = np.asarray(results[0][j])
+                stacked = (a if a.flags.owndata else np.array(a))[None]
+            elif n:
+                stacked = np.stack([np.asarray(r[j]) for r in results])
+            else:
+                stacked = np.zeros((0,) + tuple(spec.shape))
             outs.append(np.asarray(stacked, dtype=spec.dtype).reshape(lead + tuple(spec.shape)))
         return tuple(outs)
 
