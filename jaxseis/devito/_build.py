@@ -9,8 +9,8 @@ cheap): consecutive rows (2D) or blocks (3D) go to alternating threads. Every th
 the whole wavefield each step, the rows' end cache lines are written by both threads, and two
 threads were measured to be no faster than one (S2 acoustic forward: 0.144 s with 2 threads,
 0.128 s with `static,1`, 0.115 s with 1 thread). With `schedule(static)` each thread owns one
-contiguous slab of rows for the whole run, keeps it in its own L2 cache and shares only the
-slab edges: 0.059 s, 2.4x faster, bit-identical results (the schedule changes which thread
+contiguous slab of rows for the whole run, keeps it in its own caches (its L2 and its part of
+the shared L3) and shares only the slab edges: 0.059 s, 2.4x faster, bit-identical results (the schedule changes which thread
 computes a point, never how).
 
 Devito has no option for the chunk size of affine loops, so `build_operator` asks for static
