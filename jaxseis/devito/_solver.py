@@ -22,6 +22,7 @@ import contextlib
 import itertools as it
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,51 @@ def _damp_profile(shape, nbl, spacing, pad_lo, free_surface):
         view[axis] = n
         damp = damp + prof.reshape(view)
     return damp
+
+
+class _CallCache:
+    """The argument lists of recent operator calls, so a repeated call skips Devito's
+    `Operator.apply` bookkeeping.
+
+    `Operator.apply` rebuilds and validates every argument (`Operator.arguments`), then
+    post-processes them and builds a performance summary: about 5.5 ms per call whatever the
+    grid (measured: 6.5 ms for a 10-step solve on a 41 x 41 grid whose compiled function takes
+    0.64 ms), i.e. ~9 % of an S2 forward. The values it passes to the compiled function depend
+    only on the Devito objects (their data pointers, which never move: `raw`), the sizes and the
+    scalars, all in the key. The first call with a key goes through `Operator.arguments` (all of
+    Devito's checks) and keeps the values and the objects (so no id is reused while an entry
+    lives); later calls pass the same values to `Operator.cfunction` and check its return code
+    as `apply` does. Bounded (least recently used out)."""
+
+    SIZE = 64
+
+    def __init__(self):
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def runner(self, op, kw):
+        objects = tuple(sorted((k, v) for k, v in kw.items()
+                               if not isinstance(v, (int, float, np.number))))
+        scalars = tuple(sorted((k, v.item() if isinstance(v, np.number) else v)
+                               for k, v in kw.items() if isinstance(v, (int, float, np.number))))
+        key = (id(op), scalars, tuple((k, id(v)) for k, v in objects))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is None:
+            def first():
+                op.cfunction  # compiled before the arguments are built, as `Operator.apply` does
+                args = op.arguments(**kw)
+                values = [args[p.name] for p in op.parameters]
+                with self._lock:
+                    self._entries[key] = (op, objects, values)
+                    while len(self._entries) > self.SIZE:
+                        self._entries.popitem(last=False)
+                op._postprocess_errors(op.cfunction(*values))
+            return first
+        values = entry[2]
+        return lambda: op._postprocess_errors(op.cfunction(*values))
 
 
 def _nbytes(obj):
@@ -140,6 +186,7 @@ class Solver:
         self._ops: dict = {}
         self._op_args: dict = {}
         self._op_lock = threading.Lock()
+        self._calls = _CallCache()
         self.builds = 0
         self._pool: dict = {}
         self._pool_lock = threading.Lock()
@@ -360,7 +407,7 @@ class Solver:
                 # of ThreadExecutor then opened 2-thread OpenMP teams on its pool threads, which
                 # made every solve in the process sleep at its barriers (jaxseis/devito/_openmp.py).
                 kw["nthreads_nonaffine"] = int(nthreads)
-        _openmp.run(lambda: op.apply(**kw), kw.get("nthreads"))
+        _openmp.run(self._calls.runner(op, kw), kw.get("nthreads"))
 
     def _source_fields(self, nt, src=None, q=None, weights=None, wavelet=None):
         if weights is not None:
