@@ -233,3 +233,29 @@ def test_cached_call_arguments_match_devito_apply(warm, monkeypatch):
     reference = run_all()
     for a, c in zip(cached, reference):
         np.testing.assert_array_equal(a, c)
+
+
+def test_call_cache_drops_entries_of_collected_objects():
+    """A cached argument list holds the data arrays of the objects it was made for: it must go
+    with them (a dropped wavefield history is freed), and it is reused only for the very same
+    objects."""
+    import gc
+
+    from devito import Eq, Grid, Operator, TimeFunction
+
+    from jaxseis.devito._solver import _CallCache
+
+    g = Grid((6, 6))
+    u0 = TimeFunction(name="u", grid=g, save=4)
+    op = Operator([Eq(u0.forward, u0 + 1)])
+    cache = _CallCache()
+    u = TimeFunction(name="u", grid=g, save=4)
+    cache.runner(op, {"u": u, "time_M": 2})()         # first call: Operator.arguments
+    assert len(cache._entries) == 1
+    cache.runner(op, {"u": u, "time_M": 2})()         # served from the cache
+    assert len(cache._entries) == 1 and np.all(np.asarray(u.data[3]) == 3)
+    cache.runner(op, {"u": u, "time_M": 1})()         # another scalar: another entry
+    assert len(cache._entries) == 2
+    del u
+    gc.collect()
+    assert len(cache._entries) == 0

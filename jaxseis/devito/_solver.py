@@ -22,6 +22,7 @@ import contextlib
 import itertools as it
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -84,9 +85,11 @@ class _CallCache:
     0.64 ms), i.e. ~9 % of an S2 forward. The values it passes to the compiled function depend
     only on the Devito objects (their data pointers, which never move: `raw`), the sizes and the
     scalars, all in the key. The first call with a key goes through `Operator.arguments` (all of
-    Devito's checks) and keeps the values and the objects (so no id is reused while an entry
-    lives); later calls pass the same values to `Operator.cfunction` and check its return code
-    as `apply` does. Bounded (least recently used out)."""
+    Devito's checks); later calls pass the same values to `Operator.cfunction` and check its
+    return code as `apply` does. An entry holds only weak references to the Devito objects and
+    is dropped as soon as one of them is collected (its values hold the objects' data arrays:
+    a dropped wavefield history must not stay alive here), and the least recently used entries
+    go beyond `SIZE`."""
 
     SIZE = 64
 
@@ -94,29 +97,51 @@ class _CallCache:
         self._entries: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
+    def _drop(self, key):
+        with self._lock:
+            entry = self._entries.pop(key, None)
+        if entry is not None:
+            for fin in entry[2]:
+                fin.detach()
+
     def runner(self, op, kw):
-        objects = tuple(sorted((k, v) for k, v in kw.items()
-                               if not isinstance(v, (int, float, np.number))))
-        scalars = tuple(sorted((k, v.item() if isinstance(v, np.number) else v)
-                               for k, v in kw.items() if isinstance(v, (int, float, np.number))))
+        """A no-argument callable running `op` with the arguments `kw` of `Operator.apply`."""
+        objects = [(k, v) for k, v in sorted(kw.items(), key=lambda kv: kv[0])
+                   if not isinstance(v, (int, float, np.number))]
+        scalars = tuple((k, v.item() if isinstance(v, np.number) else v)
+                        for k, v in sorted(kw.items(), key=lambda kv: kv[0])
+                        if isinstance(v, (int, float, np.number)))
         key = (id(op), scalars, tuple((k, id(v)) for k, v in objects))
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
-                self._entries.move_to_end(key)
-        if entry is None:
-            def first():
-                op.cfunction  # compiled before the arguments are built, as `Operator.apply` does
-                args = op.arguments(**kw)
-                values = [args[p.name] for p in op.parameters]
-                with self._lock:
-                    self._entries[key] = (op, objects, values)
-                    while len(self._entries) > self.SIZE:
-                        self._entries.popitem(last=False)
-                op._postprocess_errors(op.cfunction(*values))
-            return first
-        values = entry[2]
-        return lambda: op._postprocess_errors(op.cfunction(*values))
+                if all(r() is v for r, (_, v) in zip(entry[1], objects)):
+                    self._entries.move_to_end(key)
+                else:  # an object died and its id was reused before the finalizer ran
+                    entry = None
+        if entry is not None:
+            values = entry[0]
+            return lambda: op._postprocess_errors(op.cfunction(*values))
+
+        def first():
+            op.cfunction  # compiled before the arguments are built, as `Operator.apply` does
+            args = op.arguments(**kw)
+            values = [args[p.name] for p in op.parameters]
+            refs = tuple(weakref.ref(v) for _, v in objects)
+            fins = tuple(weakref.finalize(v, self._drop, key) for _, v in objects)
+            old = []
+            with self._lock:
+                prev = self._entries.pop(key, None)
+                if prev is not None:
+                    old.append(prev)
+                self._entries[key] = (values, refs, fins)
+                while len(self._entries) > self.SIZE:
+                    old.append(self._entries.popitem(last=False)[1])
+            for e in old:
+                for fin in e[2]:
+                    fin.detach()
+            op._postprocess_errors(op.cfunction(*values))
+        return first
 
 
 def _nbytes(obj):
