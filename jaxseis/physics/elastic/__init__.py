@@ -199,19 +199,33 @@ class Elastic(WaveOperator):
         h = self.grid.spacing
         pairs = list(it.combinations(range(nd), 2))
         ones = np.ones(vp.shape)
+        z = nd - 1
+        if fs is not None:  # the depth derivatives of the free surface (`_devito.z_matrices`)
+            from ._devito import z_matrices
+
+            zp, zm = (np.abs(m).T for m in z_matrices(vp.shape[-1], h[z], self.space_order, fs))
+
+        def dp(f, a):
+            return f @ zp if fs is not None and a == z else _abs_dp(f, a, w, h[a])
+
+        def dm(f, a):
+            return f @ zm if fs is not None and a == z else _abs_dm(f, a, w, h[a])
+
         # |E| 1: strain-like magnitudes from unit velocities
-        en = [_abs_dm(ones, a, w, h[a]) for a in range(nd)]
-        es = [_abs_dp(ones, j, w, h[j]) + _abs_dp(ones, i, w, h[i]) for i, j in pairs]
-        tr = sum(en)
-        tn = [np.abs(lam) * tr + 2 * mu * e for e in en]
+        en = [dm(ones, a) for a in range(nd)]
+        es = [dp(ones, j) + dp(ones, i) for i, j in pairs]
+        # the surface row's masks (no t_zz, no e_zz there; see _devito.ElasticKernel._C)
+        pm = [1.0] * (nd - 1) + [1.0 - coef["sm"] if fs is not None else 1.0]
+        tr = sum(p * e for p, e in zip(pm, en))
+        tn = [p * (np.abs(lam) * tr + 2 * mu * e) for p, e in zip(pm, en)]
         ts = [coef[("mu", i, j)] * e for (i, j), e in zip(pairs, es)]
         out = np.zeros(vp.shape)
         for a in range(nd):
-            row = _abs_dp(tn[a], a, w, h[a])
+            row = dp(tn[a], a)
             for k, (i, j) in enumerate(pairs):
                 if a in (i, j):
                     e = j if a == i else i
-                    row = row + _abs_dm(ts[k], e, w, h[e])
+                    row = row + dm(ts[k], e)
             out = np.maximum(out, coef[("b", a)] * row)
         return out
 
