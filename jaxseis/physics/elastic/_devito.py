@@ -442,9 +442,10 @@ class ElasticKernel(Kernel):
         """Factor of a source's injection into state component `i` (velocity `i < nd` of a force
         along axis `i`, or normal stress `i - nd` of the explosive source), at the target node.
         Loads on nodes that are not degrees of freedom are dropped (`t_zz` on the surface row,
-        the vacuum `v_z` half row `fs - 1/2`); a point load on a surface-row node acts on its
-        half cell (`V`: half the mass, weight 2; the stored stresses there are the physical ones
-        times 1/2, so a point load is unchanged and a distributed one halved)."""
+        the vacuum `v_z` half row `fs - 1/2`: a point force's share there goes to its image,
+        `_vz_image`); a point load on a surface-row node acts on its half cell (`V`: half the
+        mass, weight 2; the stored stresses there are the physical ones times 1/2, so a point
+        load is unchanged and a distributed one halved)."""
         nd = len(self.dims)
         if self.sm is None:
             return 1
@@ -454,6 +455,15 @@ class ElasticKernel(Kernel):
                 return 1 - sm.subs(z, z + 1)
             return 1 + sm if point else 1
         return self._p()[i - nd] * (1 if point else 1 - sm / 2)
+
+    def _vz_image(self, f):
+        """The vacuum `v_z` node `fs - 1/2` read as its even image `v_z(fs + 1/2)` (the image
+        method's `v_z` is even about the surface row): the extra term of `f` at the vacuum node,
+        `sm(z + 1) f(z + 1)`, or None without a free surface. Receivers of `vz` above the first
+        `v_z` node and point forces `fz` there use it (transposed: injected into `z + 1`)."""
+        if self.sm is None:
+            return None
+        return self._shift(self.sm, 1) * self._shift(f, 1)
 
     def _p_scale(self):
         """Physical stress over stored stress at the nodes (2 on the surface row)."""
@@ -483,6 +493,9 @@ class ElasticKernel(Kernel):
         if source == "point" and force is not None:
             eqs += ctx.src.inject(field=V[force].forward,
                                   expr=self._src_expr() * self._inject_weight(force, True))
+            if force == nd - 1 and self.sm is not None:  # the vacuum node's share: its image
+                eqs += ctx.src.inject(field=self._shift(V[force].forward, 1),
+                                      expr=self._src_expr() * self._shift(self.sm, 1))
         Vf = [v.forward for v in V]
         stress = self._C(self._E(Vf), cf)
         for i, s in enumerate(S):
@@ -522,7 +535,9 @@ class ElasticKernel(Kernel):
             if comp == "p":
                 eqs += rec.interpolate(expr=-self._p_scale() * sum(S[:nd]) / nd)
             else:
-                eqs += rec.interpolate(expr=V[self.axes.index(comp[1:])])
+                a = self.axes.index(comp[1:])
+                img = self._vz_image(V[a]) if a == nd - 1 else None
+                eqs += rec.interpolate(expr=V[a] if img is None else V[a] + img)
         return eqs
 
     def adjoint_eqs(self, srca, ext, grad, sub):
@@ -544,11 +559,18 @@ class ElasticKernel(Kernel):
                 for s in th[:nd]:
                     eqs += rec.inject(field=s.backward, expr=-self._p_scale() * rec / nd)
             else:
-                eqs += rec.inject(field=vh[self.axes.index(comp[1:])].backward, expr=rec)
+                a = self.axes.index(comp[1:])
+                eqs += rec.inject(field=vh[a].backward, expr=rec)
+                if a == nd - 1 and self.sm is not None:
+                    eqs += rec.inject(field=self._shift(vh[a].backward, 1),
+                                      expr=rec * self._shift(self.sm, 1))
         # the source-side cotangent: W_k (force) or Sh[k+1] (explosive)
         def back(point):
             if force is not None:
-                return w[force] * self._inject_weight(force, point)
+                out = w[force] * self._inject_weight(force, point)
+                if point and force == nd - 1 and self.sm is not None:
+                    out += self._vz_image(w[force])
+                return out
             return -sum(self._inject_weight(nd + i, point) * th[i] for i in range(nd))
 
         if srca:
