@@ -10,10 +10,12 @@
   of `VariableDensityAcoustic`'s data, correlation >= 0.995, for several vs); a vertical force
   shows P arrivals at distance/vp along the force and S arrivals at distance/vs across it; the
   absorbing layer absorbs (a small domain matches a large one) and stays stable.
-- Free surface (`free_surface=True`): the dot tests above also run with it (a surface partly
-  fluid, partly solid, surface receivers), a float64 Taylor test; the Rayleigh wave's speed on
-  the surface matches the Rayleigh equation's root within 3 % and converges with the grid; a long
-  run at `critical_dt` stays bounded.
+- Free surface (`free_surface=True`, on the first depth sample): the dot tests above also run
+  with it (a surface partly fluid, partly solid, surface receivers), plus sources on the surface
+  and a 3D case; a float64 Taylor test; the Rayleigh wave's speed on the surface matches the
+  Rayleigh equation's root within 3 % and converges with the grid; with vs = 0 everywhere the
+  pressure matches VariableDensityAcoustic's free-surface data; a long run at `critical_dt`
+  stays bounded.
 - jit/vmap/grad, nn layers, bad inputs.
 """
 
@@ -153,6 +155,37 @@ def test_dot_3d(x64):
     assert lhs != 0 and err1 <= F64_TOL
 
 
+def test_dot_3d_free_surface(x64):
+    """3D with the free surface (partly fluid, partly solid at the surface; receivers on it):
+    forward/adjoint and born/born_adjoint in float64."""
+    grid = js.Grid((15, 13, 11), (10.0, 10.0, 10.0))
+    time = js.TimeAxis(0.0, 60.0, 1.0)
+    shape = grid.shape
+    x = grid.coordinates(0)[:, None, None] + np.zeros(shape)
+    z = grid.coordinates(2)[None, None, :] + np.zeros(shape)
+    water = (z < 25) & (x < 70)
+    model = {"vp": np.where(water, 1.5, 2.0 + 0.002 * z), "vs": np.where(water, 0.0, 1.0),
+             "rho": np.where(water, 1.0, 1.8 + 0.001 * z)}
+    src = np.array([[70.0, 60.0, 40.0]])
+    rec = np.array([[30.0, 40.0, 0.0], [110.0, 70.0, 0.0], [70.0, 20.0, 60.0]])
+    rng = np.random.default_rng(12)
+    w = js.ricker(time, 0.03)
+    for source in ("fy", "explosive"):
+        op = js.Elastic(grid, time, space_order=4, nbl=3, dtype=jnp.float64, source=source,
+                        record=("p", "vx", "vy", "vz"), free_surface=True)
+        y = rng.standard_normal(op.data_shape(3))
+        q = bandlimited_wavelets(rng, np.asarray(w), 1)
+        err1, lhs1, _ = dot_test(lambda s: op.forward(model, s, src, rec),
+                                 lambda d: op.adjoint(model, d, src, rec), q, y)
+        dm = {k: 0.05 * np.mean(v) * smooth_random(rng, shape, 2.0) for k, v in model.items()}
+        dm["vs"] = np.where(water, 0.0, dm["vs"])
+        err2, lhs2, _ = dot_test(lambda m: op.born(model, m, w, src, rec),
+                                 lambda d: op.born_adjoint(model, d, w, src, rec), dm, y)
+        print(f"\n[elastic 3D free surface dot float64] {source}: forward/adjoint {err1:.3e}, "
+              f"born {err2:.3e}")
+        assert lhs1 != 0 and lhs2 != 0 and err1 <= F64_TOL and err2 <= F64_TOL
+
+
 # ------------------------------------------------------------------------------------ gradients
 def _bumps(op, amplitude, centre=(130.0, 200.0)):
     x = op.grid.coordinates(0)[:, None]
@@ -187,15 +220,31 @@ def test_taylor(el64, x64, which):
     check_rates(res)
 
 
-def test_taylor_free_surface(el64_fs_fz, x64):
+@pytest.mark.parametrize("which", [("vp",), ("vs",), ("rho",), KEYS],
+                         ids=["vp", "vs", "rho", "all"])
+def test_taylor_free_surface(el64_fs_fz, x64, which):
+    """Taylor test with the free surface, in directions that reach the surface row (bumps
+    centred 10-20 m deep in the solid part and in the fluid part of the surface), so the surface
+    stiffness lam mu / (lam + 2 mu) and the half-cell coefficients are differentiated too. The
+    data are very sensitive to vs at the surface (Rayleigh waves), so its step is smaller: with
+    3 % at h0 = 1 the second-order ratios were 2.4, 3.3, 3.7, 3.8 (still curving toward 4)."""
     p = el64_fs_fz
     op, model, src, rec, w = p["op"], p["model"], p["src"], p["rec"], p["wavelet"]
-    dx = _directions(p, KEYS)
+    x = op.grid.coordinates(0)[:, None]
+    z = op.grid.coordinates(1)[None, :]
+
+    def bump(cx, cz):
+        return np.exp(-((x - cx) ** 2 + (z - cz) ** 2) / (2 * 30.0**2))
+
+    dm = {"vp": 0.02 * (bump(290.0, 10.0) - 0.5 * bump(120.0, 20.0)) * model["vp"],
+          "vs": 0.01 * bump(260.0, 15.0) * model["vs"],
+          "rho": 0.03 * (bump(320.0, 10.0) + 0.5 * bump(100.0, 10.0)) * model["rho"]}
+    dx = {k: (dm[k] if k in which else np.zeros(op.grid.shape)).astype(op.dtype) for k in dm}
     d_obs = op.forward({k: model[k] - 5.0 * dx[k] for k in model}, w, src, rec)
     x0 = {k: jnp.asarray(v) for k, v in model.items()}
     res = taylor_test(_loss(op, d_obs, w, src, rec), x0,
-                      {k: jnp.asarray(v) for k, v in dx.items()}, h0=1.0, n=5)
-    report_taylor("elastic wrt vp+vs+rho, float64, free surface (fz)", res)
+                      {k: jnp.asarray(v) for k, v in dx.items()}, h0=0.5, n=5)
+    report_taylor(f"elastic wrt {'+'.join(which)}, float64, free surface (fz)", res)
     check_rates(res)
 
 
@@ -526,19 +575,25 @@ def _rayleigh_speed(h, space_order=4, f0=0.010):
 def test_rayleigh_wave_speed():
     """The free surface carries a Rayleigh wave at the speed of the Rayleigh equation's root
     (0.9325 km/s for vp 2, vs 1) within 3 % at ~19 points per Rayleigh wavelength (h = 5 m, peak
-    10 Hz), and the error shrinks at least 3x from h = 10 m to h = 5 m (second order)."""
+    10 Hz), and the error shrinks with the grid: measured +1.4 %, +0.63 %, +0.23 % at h = 10, 5,
+    2.5 m (orders 1.1 and 1.5 of this lag measurement; the discrete Rayleigh phase velocity
+    from the scheme's dispersion relation converges at second order, +0.86 %, +0.28 %,
+    +0.075 %). The former surface half a cell higher measured -2.9 %, -0.61 %, -0.19 %."""
     vr = _rayleigh_root(2.0, 1.0)
     assert abs(vr - 0.9325) < 1e-4
-    err = {h: np.abs(_rayleigh_speed(h) / vr - 1).max() for h in (10.0, 5.0)}
+    err = {h: np.abs(_rayleigh_speed(h) / vr - 1).max() for h in (10.0, 5.0, 2.5)}
     print(f"\n[elastic Rayleigh speed] root {vr:.4f} km/s; max error over 3 offsets: h 10 m "
-          f"{err[10.0]:.3%}, h 5 m {err[5.0]:.3%}")
+          f"{err[10.0]:.3%}, h 5 m {err[5.0]:.3%}, h 2.5 m {err[2.5]:.3%}; orders "
+          f"{np.log2(err[10.0] / err[5.0]):.2f}, {np.log2(err[5.0] / err[2.5]):.2f}")
     assert err[5.0] < 0.03
-    assert err[5.0] < err[10.0] / 3
+    assert err[5.0] < err[10.0] / 2 and err[2.5] < err[5.0] / 2.4
 
 
 def test_free_surface_stable_at_critical_dt(el32_fs):
     """With the free surface (fluid and solid at the surface, surface receivers) a long run at 0.99
-    of `critical_dt` stays bounded and decays."""
+    of `critical_dt` stays bounded (the last 500 steps below 1.5 times a window 1000 steps in;
+    what remains is the slowly absorbed surface-wave coda, ~1.6 % of the peak: the surface
+    receivers read the surface stresses, on which it is largest)."""
     p = el32_fs
     op = p["op"]
     dtc = op.critical_dt(p["model"])
@@ -546,6 +601,71 @@ def test_free_surface_stable_at_critical_dt(el32_fs):
     op2 = dataclasses.replace(op, time=time)
     d = np.asarray(op2.forward(p["model"], js.ricker(time, 0.015), p["src"], p["rec"]))
     peak, last = np.abs(d).max(), np.abs(d[-500:]).max()
+    early = np.abs(d[1000:1500]).max()
     print(f"\n[elastic free surface long run] dt {time.dt:.3f} ms ({time.nt} steps): peak "
-          f"{peak:.3e}, last 500 steps {last:.3e}")
-    assert np.all(np.isfinite(d)) and last < 1e-2 * peak
+          f"{peak:.3e}, steps 1000-1500 {early:.3e}, last 500 steps {last:.3e}")
+    assert np.all(np.isfinite(d)) and last < 2e-2 * peak and last < 1.5 * early
+
+
+def _fluid_vs_acoustic(space_order=8, free_surface=True):
+    """Elastic with vs = 0 everywhere and a free surface against `VariableDensityAcoustic` with
+    its free surface (zero pressure on the first depth sample), same grid, time axis, explosive
+    source and receivers (a line 40 m below the surface and one 5 m below it): the elastic
+    pressure over `m(x_s)` (the explosive source's scaling) against the acoustic data."""
+    grid = js.Grid((61, 41), (10.0, 10.0))
+    time = js.TimeAxis(0.0, 400.0, 0.5)
+    shape = grid.shape
+    vp, rho = 2.0, 1.5
+    src = np.array([[300.0, 60.0]])
+    rec = np.concatenate([np.stack([np.linspace(50.0, 550.0, 11), np.full(11, 40.0)], 1),
+                          np.array([[200.0, 5.0]])])
+    w = js.ricker(time, 0.02)
+    kw = {"space_order": space_order, "nbl": 20, "free_surface": free_surface}
+    vd = js.VariableDensityAcoustic(grid, time, **kw)
+    d_ac = np.asarray(vd.forward({"m": np.full(shape, 1 / vp**2), "rho": np.full(shape, rho)},
+                                 w, src, rec))
+    op = js.Elastic(grid, time, record=("p",), **kw)
+    model = {"vp": np.full(shape, vp), "vs": np.zeros(shape), "rho": np.full(shape, rho)}
+    p = np.asarray(op.forward(model, w, src, rec))[..., 0] * vp**2
+    corr = np.sum(p * d_ac) / np.linalg.norm(p) / np.linalg.norm(d_ac)
+    err = np.linalg.norm(p - d_ac) / np.linalg.norm(d_ac)
+    return corr, err
+
+
+def test_fluid_free_surface_matches_acoustic():
+    """With vs = 0 everywhere the elastic free surface is the acoustic one: zero pressure on the
+    first depth sample (t_zz = 0 there, and t_xx = 0 since lam' = 2 mu lam / (lam + 2 mu) = 0), so
+    Elastic's pressure (over m(x_s), the explosive scaling) matches VariableDensityAcoustic's
+    free-surface data, ghost reflection included (measured: correlation 0.9995, relative L2 error
+    3.2 %, where the two schemes without free surfaces differ by 7 %, mostly their absorbing
+    layers; the former surface half a cell higher gave 0.968 and 25 %)."""
+    corr, err = _fluid_vs_acoustic()
+    print(f"\n[elastic vs=0 vs acoustic, free surface] correlation {corr:.5f}, rel L2 {err:.3e}")
+    assert corr >= 0.99 and err < 0.06
+
+
+def test_dot_surface_sources(x64):
+    """Sources on and just below the surface (a vertical force at depth 0, whose share on the
+    vacuum v_z node goes to its image, and an explosive source at depth 0 and h/4: loads on
+    t_zz of the surface row are dropped) and vz/p receivers at depth 0: forward/adjoint dot
+    tests in float64."""
+    grid = js.Grid((21, 15), (10.0, 10.0))
+    time = js.TimeAxis(0.0, 60.0, 1.0)
+    shape = grid.shape
+    x = grid.coordinates(0)[:, None] + np.zeros(shape)
+    model = {"vp": np.full(shape, 2.0), "vs": np.where(x < 80, 0.0, 1.0),
+             "rho": np.full(shape, 1.8)}
+    rec = np.array([[40.0, 0.0], [120.0, 0.0], [150.0, 2.5], [100.0, 30.0]])
+    rng = np.random.default_rng(11)
+    for source, src in (("fz", np.array([[60.0, 0.0], [130.0, 0.0]])),
+                        ("fx", np.array([[60.0, 0.0], [130.0, 1.0]])),
+                        ("explosive", np.array([[60.0, 0.0], [133.0, 2.5]]))):
+        op = js.Elastic(grid, time, space_order=4, nbl=4, dtype=jnp.float64, source=source,
+                        record=("p", "vx", "vz"), free_surface=True)
+        y = rng.standard_normal(op.data_shape(len(rec)))
+        q = bandlimited_wavelets(rng, np.asarray(js.ricker(time, 0.03)), 2)
+        err, lhs, _ = dot_test(lambda s: op.forward(model, s, src, rec),
+                               lambda d: op.adjoint(model, d, src, rec), q, y)
+        d = np.asarray(op.forward(model, q, src, rec))
+        print(f"\n[elastic surface sources dot float64] {source}: {err:.3e}")
+        assert lhs != 0 and err <= F64_TOL and np.abs(d).max() > 0

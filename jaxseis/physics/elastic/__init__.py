@@ -97,12 +97,17 @@ class Elastic(WaveOperator):
     homogeneous medium with `lam >= 0`).
 
     `free_surface=True`: the top is traction-free (no damping layer there). The surface is the
-    shear-stress/`vz` half row half a cell (`h_z / 2`) above the first depth sample, i.e. the top
-    face of the first row of cells; vacuum formulation (zero stiffness and buoyancy above, zero
-    shear modulus on the surface, doubled buoyancy of its `vz` nodes), so the adjoints stay exact.
-    (A fluid surface thus acts like the acoustic physics' free surface placed `h_z / 2` higher.)
-    Rayleigh waves travel within 0.6 % of the Rayleigh speed at ~19 points per Rayleigh wavelength
-    (2.9 % at ~9; second-order convergence).
+    first depth sample itself (the normal-stress row: `t_zz = 0` there, the horizontal normal
+    stresses with the stiffness that eliminates `e_zz`, `lam' = 2 mu lam / (lam + 2 mu)`), a half
+    cell below a vacuum (zero coefficients above, zero shear stress on the half row above), and
+    in 2D depth derivatives that act as the image method near the surface, all exactly
+    transposed, so the adjoints stay exact. A fluid surface (`vs = 0`) has zero pressure on the
+    first depth sample, like the acoustic physics' free surface: with `vs = 0` everywhere the
+    pressure matches `VariableDensityAcoustic`'s (correlation 0.9995). Rayleigh waves (vp 2,
+    vs 1) travel within 0.63 % of the Rayleigh speed at ~19 points per Rayleigh wavelength
+    (1.4 % at ~9, 0.23 % at ~37). `vz` receivers and `fz` forces above the first `vz` node
+    (depth < h_z / 2) use its value there (its image above the surface). In 3D the depth
+    derivatives are the plain stencils (first-order surface).
 
     **Arguments:** as `jaxseis.Acoustic` (`grid`, `time`, `space_order`, `nbl`, `free_surface`,
     `dtype`, `storage`), plus `source` and `record`.
@@ -199,19 +204,34 @@ class Elastic(WaveOperator):
         h = self.grid.spacing
         pairs = list(it.combinations(range(nd), 2))
         ones = np.ones(vp.shape)
+        z = nd - 1
+        cut = fs is not None and nd == 2  # the 2D free surface's depth derivatives
+        if cut:
+            from ._devito import z_matrices
+
+            zp, zm = (np.abs(m).T for m in z_matrices(vp.shape[-1], h[z], self.space_order, fs))
+
+        def dp(f, a):
+            return f @ zp if cut and a == z else _abs_dp(f, a, w, h[a])
+
+        def dm(f, a):
+            return f @ zm if cut and a == z else _abs_dm(f, a, w, h[a])
+
         # |E| 1: strain-like magnitudes from unit velocities
-        en = [_abs_dm(ones, a, w, h[a]) for a in range(nd)]
-        es = [_abs_dp(ones, j, w, h[j]) + _abs_dp(ones, i, w, h[i]) for i, j in pairs]
-        tr = sum(en)
-        tn = [np.abs(lam) * tr + 2 * mu * e for e in en]
+        en = [dm(ones, a) for a in range(nd)]
+        es = [dp(ones, j) + dp(ones, i) for i, j in pairs]
+        # the surface row's masks (no t_zz, no e_zz there; see _devito.ElasticKernel._C)
+        pm = [1.0] * (nd - 1) + [1.0 - coef["sm"] if fs is not None else 1.0]
+        tr = sum(p * e for p, e in zip(pm, en))
+        tn = [p * (np.abs(lam) * tr + 2 * mu * e) for p, e in zip(pm, en)]
         ts = [coef[("mu", i, j)] * e for (i, j), e in zip(pairs, es)]
         out = np.zeros(vp.shape)
         for a in range(nd):
-            row = _abs_dp(tn[a], a, w, h[a])
+            row = dp(tn[a], a)
             for k, (i, j) in enumerate(pairs):
                 if a in (i, j):
                     e = j if a == i else i
-                    row = row + _abs_dm(ts[k], e, w, h[e])
+                    row = row + dm(ts[k], e)
             out = np.maximum(out, coef[("b", a)] * row)
         return out
 
