@@ -191,9 +191,8 @@ def _direction(p, key):
         op.dtype) for k in model}
 
 
-@pytest.mark.parametrize("key", KEYS)
-def test_taylor(tti64, x64, key):
-    p = tti64
+def _taylor_in(p, key, label):
+    """Taylor test of `jax.grad` of the misfit along `_direction(p, key)` (float64)."""
     op, model, src, rec, w = p["op"], p["model"], p["src"], p["rec"], p["wavelet"]
     dx = _direction(p, key)
     d_obs = op.forward({k: model[k] - 5.0 * dx[k] for k in model}, w, src, rec)
@@ -203,14 +202,13 @@ def test_taylor(tti64, x64, key):
 
     x0 = {k: jnp.asarray(v) for k, v in model.items()}
     res = taylor_test(loss, x0, {k: jnp.asarray(v) for k, v in dx.items()}, h0=1.0, n=4)
-    report_taylor(f"tti wrt {key}, float64", res)
+    report_taylor(f"{label} wrt {key}, float64", res)
     check_rates(res)
 
 
-@pytest.mark.parametrize("key", ["m", "epsilon", "delta", "theta"])
-def test_born_is_the_derivative(tti64, x64, key):
-    """Central differences of `forward` converge to `born` at second order (ratio 4 per halving)."""
-    p = tti64
+def _born_vs_central_differences(p, key, label):
+    """Central differences of `forward` converge to `born` at second order (ratio 4 per
+    halving) along `_direction(p, key)`."""
     op, model, src, rec, w = p["op"], p["model"], p["src"], p["rec"], p["wavelet"]
     dx = _direction(p, key)
     jd = np.asarray(op.born(model, dx, w, src, rec))
@@ -221,8 +219,18 @@ def test_born_is_the_derivative(tti64, x64, key):
         cd = (np.asarray(fp) - np.asarray(fm)) / (2 * h)
         errs.append(np.linalg.norm(cd - jd) / np.linalg.norm(jd))
     ratios = [errs[i] / errs[i + 1] for i in range(2)]
-    print(f"\n[tti born vs central differences in {key}] errors {errs}, ratios {ratios}")
+    print(f"\n[{label} born vs central differences in {key}] errors {errs}, ratios {ratios}")
     assert all(3.7 < r < 4.3 for r in ratios)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_taylor(tti64, x64, key):
+    _taylor_in(tti64, key, "tti")
+
+
+@pytest.mark.parametrize("key", ["m", "epsilon", "delta", "theta"])
+def test_born_is_the_derivative(tti64, x64, key):
+    _born_vs_central_differences(tti64, key, "tti")
 
 
 def test_fwi_gradient_is_born_adjoint_of_residual(tti64, x64):

@@ -17,11 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import check_rates, report_taylor, smooth_random
-from test_tti import F32_TOL, F64_TOL, _dot_tests, _perturbation, tti_problem
+from helpers import smooth_random
+from test_tti import (F32_TOL, F64_TOL, _born_vs_central_differences, _direction, _dot_tests,
+                      _perturbation, _taylor_in, tti_problem)
 
 import jaxseis as js
-from jaxseis.testing import dot_test, taylor_test
+from jaxseis.testing import dot_test
 
 KEYS = ("m", "epsilon", "delta")
 
@@ -112,48 +113,14 @@ def test_dot_tests_3d(x64, dtype):
 
 
 # ------------------------------------------------------------------------------------ gradients
-def _direction(p, key):
-    op, model = p["op"], p["model"]
-    x = op.grid.coordinates(0)[:, None]
-    z = op.grid.coordinates(1)[None, :]
-    bump = (np.exp(-((x - 130.0) ** 2 + (z - 170.0) ** 2) / (2 * 30.0**2))
-            - 0.7 * np.exp(-((x - 280.0) ** 2 + (z - 200.0) ** 2) / (2 * 30.0**2)))
-    amp = {"m": 0.03 * model["m"], "epsilon": 0.02, "delta": 0.02}
-    return {k: (bump * amp[k] if k == key else np.zeros(op.grid.shape)).astype(op.dtype)
-            for k in model}
-
-
 @pytest.mark.parametrize("key", KEYS)
 def test_taylor(vti64, x64, key):
-    p = vti64
-    op, model, src, rec, w = p["op"], p["model"], p["src"], p["rec"], p["wavelet"]
-    dx = _direction(p, key)
-    d_obs = op.forward({k: model[k] - 5.0 * dx[k] for k in model}, w, src, rec)
-
-    def loss(mm):
-        return 0.5 * jnp.sum((op.forward(mm, w, src, rec) - d_obs) ** 2)
-
-    x0 = {k: jnp.asarray(v) for k, v in model.items()}
-    res = taylor_test(loss, x0, {k: jnp.asarray(v) for k, v in dx.items()}, h0=1.0, n=4)
-    report_taylor(f"VTI wrt {key}, float64", res)
-    check_rates(res)
+    _taylor_in(vti64, key, "VTI")
 
 
 @pytest.mark.parametrize("key", KEYS)
 def test_born_is_the_derivative(vti64, x64, key):
-    p = vti64
-    op, model, src, rec, w = p["op"], p["model"], p["src"], p["rec"], p["wavelet"]
-    dx = _direction(p, key)
-    jd = np.asarray(op.born(model, dx, w, src, rec))
-    errs = []
-    for h in (2.0, 1.0, 0.5):
-        fp = op.forward({k: model[k] + h * dx[k] for k in model}, w, src, rec)
-        fm = op.forward({k: model[k] - h * dx[k] for k in model}, w, src, rec)
-        errs.append(np.linalg.norm((np.asarray(fp) - np.asarray(fm)) / (2 * h) - jd)
-                    / np.linalg.norm(jd))
-    ratios = [errs[i] / errs[i + 1] for i in range(2)]
-    print(f"\n[VTI born vs central differences in {key}] errors {errs}, ratios {ratios}")
-    assert all(3.7 < r < 4.3 for r in ratios)
+    _born_vs_central_differences(vti64, key, "VTI")
 
 
 def test_storage_and_jit_grad(vti64, x64):
