@@ -243,12 +243,7 @@ class TTIKernel(Kernel):
         m, E, S, damp, dt = c["m"], c["eps2"], c["sdel"], ctx.damp, ctx.dt
         A = m + dt * damp
         q = ctx.wts * ctx.wav if source == "extended" else 0
-        if self.tilt:
-            eqs = [Eq(x["gp"], self._g(p)), Eq(x["gr"], self._g(r))]
-            hzp, hzr = self._hz(x["gp"]), self._hz(x["gr"])
-            h0p = p.laplace - hzp
-        else:
-            h0p, hzr, eqs = self._h0_hz(p, r)
+        h0p, hzr, eqs = self._h0_hz(p, r, ("gp", "gr"))
         eqs.append(Eq(p.forward, (dt**2 * (E * h0p + S * hzr + q) + m * (2 * p - p.backward)
                                   + dt * damp * p) / A))
         eqs.append(Eq(r.forward, (dt**2 * (S * h0p + hzr + q) + m * (2 * r - r.backward)
