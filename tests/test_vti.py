@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import smooth_random
-from test_tti import (F32_TOL, F64_TOL, _born_vs_central_differences, _direction, _dot_tests,
-                      _perturbation, _taylor_in, tti_problem)
+from test_tti import (F32_TOL, F64_TOL, _born_vs_central_differences, _data_like, _direction,
+                      _dot_tests, _perturbation, _taylor_in, tti_problem)
 
 import jaxseis as js
 from jaxseis.testing import dot_test
@@ -64,17 +64,6 @@ def test_names_and_repr(vti32):
 
 
 # ------------------------------------------------------------------------------------ dot tests
-def _data_like(p, seed=21):
-    """A data-space vector for the dot tests: the shot record plus as much white noise. (With
-    white noise alone, <F x, y> here came out at 1.5e-3 ||F x|| ||y|| for one draw, so float32
-    round-off, ~1e-7 of ||F x|| ||y||, read as a 1.1e-4 mismatch; float64 1.5e-13. A y with the
-    data's own band and moveout keeps the products away from cancellation.)"""
-    op, model, rec, src, w = p["op"], p["model"], p["rec"], p["src"], p["wavelet"]
-    d = np.asarray(op.forward(model, w, src, rec), np.float64)
-    noise = np.random.default_rng(seed).standard_normal(d.shape)
-    return d / np.linalg.norm(d) + noise / np.linalg.norm(noise)
-
-
 def test_dot_tests(case):
     p, tol = case
     _dot_tests(p, tol, f"VTI 2D {p['op'].dtype.name} fs={p['op'].free_surface}", _data_like(p))
