@@ -98,7 +98,14 @@ class Context:
     def _register(self, role, cls, order=0, **kwargs):
         name = kwargs["name"]
         if name in self.specs:
-            return self.specs[name].symbol
+            known = self.specs[name]
+            if known.role != role or known.cls is not cls:
+                # one Devito name, two objects: the second would silently be the first (an
+                # adjoint auxiliary `wz` once overwrote a coefficient `wz` in 3D elastic)
+                raise ValueError(f"Devito name {name!r} is registered with role {known.role!r} "
+                                 f"({known.cls.__name__}); cannot register it again with role "
+                                 f"{role!r} ({cls.__name__})")
+            return known.symbol
         spec = Spec(role, cls, kwargs, order)
         obj = spec.make()
         spec.symbol = obj

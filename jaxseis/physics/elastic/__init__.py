@@ -205,7 +205,7 @@ class Elastic(WaveOperator):
         pairs = list(it.combinations(range(nd), 2))
         ones = np.ones(vp.shape)
         z = nd - 1
-        cut = fs is not None and nd == 2  # the 2D free surface's depth derivatives
+        cut = fs is not None  # the free surface's depth derivatives (the kernel's _zp, _zm)
         if cut:
             from ._devito import z_matrices
 

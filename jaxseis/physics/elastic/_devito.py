@@ -273,9 +273,10 @@ class ElasticKernel(Kernel):
         self.g = {n: ctx.gradient(n) for n in self.names}
         # free surface: the surface-row mask (a fixed coefficient, neither perturbed nor imaged)
         self.sm = ctx.coefficient("sm") if ctx.fs is not None else None
-        # and the cut of the half-cell lattice for the depth derivatives (`_zp`, `_zm`; 2D only:
-        # in 3D they failed the dot tests, unresolved, so 3D keeps the truncated stencils)
-        self.wz = ctx.coefficient("wz") if ctx.fs is not None and len(self.dims) == 2 else None
+        # and the cut of the half-cell lattice for the depth derivatives (`_zp`, `_zm`), 2D and
+        # 3D. Not named "wz": in 3D that is the adjoint's auxiliary `w_z` (`self.w`), and the
+        # Context returned the coefficient for it, so the adjoint overwrote the lattice weights
+        self.wz = ctx.coefficient("wcut") if ctx.fs is not None else None
         self.series = series_coefficients(ctx.space_order)
         # state: velocities and stresses, first order in time
         self.vnames = [f"v{n}" for n in self.dn]
@@ -320,7 +321,7 @@ class ElasticKernel(Kernel):
         out = self._maps(1.0 / rho, lam, mu)
         if self.wz is not None:
             w = surface_weights(lam.shape[-1], self.ctx.fs)
-            out["wz"] = np.broadcast_to(w, lam.shape).copy()
+            out["wcut"] = np.broadcast_to(w, lam.shape).copy()
         return out
 
     def linearize(self, model, dmodel):
@@ -340,7 +341,7 @@ class ElasticKernel(Kernel):
     def transpose(self, model, grads):
         vp, vs, rho, lam, mu = self._lame(model)
         g = {k: np.array(v, dtype=np.float64) for k, v in grads.items()
-             if k not in ("sm", "wz")}
+             if k not in ("sm", "wcut")}
         fs, nd = self.ctx.fs, len(self.dn)
         if fs is not None:  # transpose of surface_coefficients' surface rows
             for v in g.values():
