@@ -12,10 +12,11 @@
   absorbing layer absorbs (a small domain matches a large one) and stays stable.
 - Free surface (`free_surface=True`, on the first depth sample): the dot tests above also run
   with it (a surface partly fluid, partly solid, surface receivers), plus sources on the surface
-  and a 3D case; a float64 Taylor test; the Rayleigh wave's speed on the surface matches the
-  Rayleigh equation's root within 3 % and converges with the grid; with vs = 0 everywhere the
-  pressure matches VariableDensityAcoustic's free-surface data; a long run at `critical_dt`
-  stays bounded.
+  and a 3D case (float64 and float32); a float64 Taylor test; the Rayleigh wave's speed on the
+  surface matches the Rayleigh equation's root within 3 % and converges with the grid; with
+  vs = 0 everywhere the pressure matches VariableDensityAcoustic's free-surface data; a 3D
+  y-invariant model with a line source gives the 2D data; a long run at `critical_dt` stays
+  bounded.
 - jit/vmap/grad, nn layers, bad inputs.
 """
 

@@ -71,17 +71,21 @@ transpose and the Born/imaging operators keep their form (`surface_coefficients`
   cell (`mu = 0`) on the surface has `t_xx = t_zz = 0`: zero pressure. Gradients: `transpose`
   maps the images back (the factors 2 and 1/2, the vacuum rows dropped) and differentiates
   `lam mu / (lam + 2 mu)` (`2 mu^2 / M^2` in `lam`, `lam^2 / M^2` in `mu`, `M = lam + 2 mu`);
-- depth derivatives (2D): the staggered derivative of the space order written as
+- depth derivatives (2D and 3D): the staggered derivative of the space order written as
   `Dp_z = P D2p` with `D2p` the two-point half-cell difference and `P = sum_m a_m L^m`
   (`series_coefficients`), `L` the three-point second difference on the half-cell lattice;
-  with the surface the lattice is cut at the surface row (`L_w`, edge weights `wz` = 0 on the
-  surface row and above, 1 below), and `Dm_z = -Dp_z^T = D2m P`. Away from the surface this is
-  the usual stencil; near it it is the image method (`t_zz` odd, `v_z` and the shear stresses'
-  lattice values even about the surface row), never reads the vacuum, and stays exactly
-  transposed. The plain truncated stencils (reading the vacuum's zeros) are inconsistent at
-  the surface (first-order eigenfrequencies in 1D model problems, against 3rd/4th order for the
-  cut lattice). 3D keeps the truncated stencils for now: there the cut-lattice expressions
-  failed the dot tests (not resolved), so the 3D surface is first order;
+  with the surface the lattice is cut at the surface row (`L_w`, edge weights `w` = 0 on the
+  surface row and above, 1 below: the coefficient `wcut`), and `Dm_z = -Dp_z^T = D2m P`. Away
+  from the surface this is the usual stencil; near it it is the image method (`t_zz` odd, `v_z`
+  and the shear stresses' lattice values even about the surface row), never reads the vacuum,
+  and stays exactly transposed. The plain truncated stencils (reading the vacuum's zeros) are
+  inconsistent at the surface (first-order eigenfrequencies in 1D model problems, against
+  3rd/4th order for the cut lattice). In 3D the data of a y-invariant model with a line
+  source equal the 2D data (relative L2 3e-8; the truncated stencils: 6e-2). (The 3D surface
+  had kept the truncated stencils because its dot tests failed, 0.08-1.8: the weights were
+  named `wz`, the name of the 3D adjoint's auxiliary field `w_z`, and the Context returned the
+  one Function for both, so the adjoint sweep overwrote the lattice weights with `W_z`.
+  `Context` now refuses a name registered with two roles.);
 - sources and receivers: loads on nodes that are no degrees of freedom are dropped (`t_zz` of
   the surface row, the vacuum `v_z` nodes; a point force's share on a vacuum `v_z` node goes to
   its image `v_z(fs + 1/2)`, and `vz` receivers read that image there); a point force on a
@@ -94,12 +98,14 @@ coefficients, masks and depth operators (`z_matrices`). Measured (tests/test_ela
 Rayleigh speed (vp 2, vs 1, h 10/5/2.5 m) +1.4/+0.63/+0.23 % from trace lags (the discrete
 dispersion relation's phase velocity +0.86/+0.28/+0.075 %: second order); with `vs = 0`
 everywhere the pressure matches `VariableDensityAcoustic`'s free-surface data (correlation
-0.9995). The former surface on the half row `fs - 1/2` ("W") gave -2.9/-0.61/-0.19 % and,
-with `vs = 0`, a correlation of 0.968 with the acoustic data (its surface was h/2 higher).
+0.9995; in 3D 0.9992 on a small grid, where the truncated depth stencils give 0.9992 as well:
+a fluid surface hardly tells them apart, the y-invariant 3D-vs-2D check above does). The former
+surface on the half row `fs - 1/2` ("W") gave -2.9/-0.61/-0.19 % and, with `vs = 0`, a
+correlation of 0.968 with the acoustic data (its surface was h/2 higher).
 
 Parameter gradients: `vp`, `vs`, `rho` by the chain rule through `lam`, `mu`, `b = 1/rho` and
 the transposes of the averages (`transpose`, on the host). Dot tests hold to ~1e-15 in float64
-(tests/test_elastic.py).
+(tests/test_elastic.py; 2D and 3D, with and without the free surface).
 """
 
 from __future__ import annotations
@@ -391,9 +397,9 @@ class ElasticKernel(Kernel):
 
     # depth derivatives with a free surface: `Zp = P D_2`, `Zm = -Zp^T = D_2m P` with the
     # symmetric `P = sum_m a_m L_w^m` on the half-cell lattice, `L_w` its second difference with
-    # the edge weights `wz` (cut at the surface row): the staggered derivative of the space order
-    # away from the surface, the image method (odd `t_zz`, even `v_z` about the surface row)
-    # near it, exactly transposed (see the module docstring)
+    # the edge weights `self.wz` (the coefficient `wcut`, cut at the surface row): the staggered
+    # derivative of the space order away from the surface, the image method (odd `t_zz`, even
+    # `v_z` about the surface row) near it, exactly transposed (see the module docstring)
     def _shift(self, e, k):
         z = self.dims[-1]
         return e.subs(z, z + k)
