@@ -87,3 +87,21 @@ def test_other_physics_build_static_too():
     op = js.Elastic(grid, time, space_order=4, nbl=4)
     o = op.solver.operator("forward", source="point", save=False, born=False)
     assert set(_grid_schedules(o)) == {"schedule(static)"}
+
+
+def test_context_refuses_one_name_for_two_objects():
+    """One Devito name registered twice with different roles must raise: the second object would
+    otherwise silently be the first (the 3D elastic free surface's lattice weights `wz` were once
+    overwritten by the adjoint's auxiliary `w_z` this way). The same name with the same role stays
+    one shared object."""
+    from devito import Grid
+
+    from jaxseis.devito._kernel import Context
+
+    ctx = Context(Grid(shape=(11, 11), extent=(100.0, 100.0)), 4, 100.0, None, 0)
+    w = ctx.coefficient("wz")
+    assert ctx.coefficient("wz") is w
+    with pytest.raises(ValueError, match="'wz' is registered with role 'coef'"):
+        ctx.adjoint_state("wz", time_order=1)
+    with pytest.raises(ValueError, match="'damp'"):
+        ctx.coefficient("damp")
