@@ -116,6 +116,7 @@ import numpy as np
 from devito import Derivative, Eq, Inc
 
 from ...devito._kernel import Kernel
+from . import _staggered_weights
 
 #: damping strength per step: g = KAPPA * h_min * damp (damp: the solver's profile, 1/m)
 KAPPA = 0.1
@@ -153,9 +154,7 @@ def series_coefficients(space_order):
     derivative of `space_order` (Devito's weights): the symbols give
     `sum_j c_j sin((2j - 1) s) = sin(s) sum_m a_m (-4 sin(s)^2)^m`."""
     k = space_order // 2
-    j = np.arange(1, k + 1) - 0.5
-    powers = np.arange(1, 2 * k, 2)
-    c = np.linalg.solve(2.0 * j[None, :] ** powers[:, None], np.eye(k)[0])
+    c = _staggered_weights(space_order)
     smp = np.linspace(0.2, 1.4, k)
     lhs = np.sin(np.outer(smp, 2 * np.arange(1, k + 1) - 1)) @ c / np.sin(smp)
     mat = (-4 * np.sin(smp)[:, None] ** 2) ** np.arange(k)[None, :]
@@ -282,7 +281,7 @@ class ElasticKernel(Kernel):
         # and the cut of the half-cell lattice for the depth derivatives (`_zp`, `_zm`), 2D and
         # 3D. Not named "wz": in 3D that is the adjoint's auxiliary `w_z` (`self.w`), and the
         # Context returned the coefficient for it, so the adjoint overwrote the lattice weights
-        self.wz = ctx.coefficient("wcut") if ctx.fs is not None else None
+        self.wcut = ctx.coefficient("wcut") if ctx.fs is not None else None
         self.series = series_coefficients(ctx.space_order)
         # state: velocities and stresses, first order in time
         self.vnames = [f"v{n}" for n in self.dn]
@@ -325,7 +324,7 @@ class ElasticKernel(Kernel):
     def coefficients(self, model):
         _, _, rho, lam, mu = self._lame(model)
         out = self._maps(1.0 / rho, lam, mu)
-        if self.wz is not None:
+        if self.wcut is not None:
             w = surface_weights(lam.shape[-1], self.ctx.fs)
             out["wcut"] = np.broadcast_to(w, lam.shape).copy()
         return out
@@ -385,19 +384,19 @@ class ElasticKernel(Kernel):
     # ------------------------------------------------------------------ stencils
     def _dp(self, f, a):
         d = self.dims[a]
-        if self.wz is not None and a == len(self.dims) - 1:
+        if self.wcut is not None and a == len(self.dims) - 1:
             return self._zp(f)
         return Derivative(f, d, x0=d + d.spacing / 2, fd_order=self.ctx.space_order)
 
     def _dm(self, f, a):
         d = self.dims[a]
-        if self.wz is not None and a == len(self.dims) - 1:
+        if self.wcut is not None and a == len(self.dims) - 1:
             return self._zm(f)
         return Derivative(f, d, x0=d - d.spacing / 2, fd_order=self.ctx.space_order)
 
     # depth derivatives with a free surface: `Zp = P D_2`, `Zm = -Zp^T = D_2m P` with the
     # symmetric `P = sum_m a_m L_w^m` on the half-cell lattice, `L_w` its second difference with
-    # the edge weights `self.wz` (the coefficient `wcut`, cut at the surface row): the staggered
+    # the edge weights `self.wcut` (cut at the surface row): the staggered
     # derivative of the space order away from the surface, the image method (odd `t_zz`, even
     # `v_z` about the surface row) near it, exactly transposed (see the module docstring)
     def _shift(self, e, k):
@@ -405,7 +404,7 @@ class ElasticKernel(Kernel):
         return e.subs(z, z + k)
 
     def _lw(self, g):
-        w = self.wz
+        w = self.wcut
         return (self._shift(w, 1) * (self._shift(g, 1) - g)
                 - w * (g - self._shift(g, -1)))
 
