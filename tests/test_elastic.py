@@ -29,7 +29,7 @@ import pytest
 from scipy.signal import hilbert
 
 import jaxseis as js
-from helpers import (bandlimited_wavelets, check_dot, check_rates, report_taylor,
+from helpers import (bandlimited_wavelets, check_dot, check_rates, data_like, report_taylor,
                      smooth_random)
 from jaxseis.testing import dot_test, taylor_test
 
@@ -200,20 +200,40 @@ def test_dot_3d_free_surface(x64):
 
 def test_dot_3d_free_surface_float32():
     """The 3D free-surface forward/adjoint pair in float32 (force source), with a data-like y
-    (the shot record plus as much white noise, as test_tti's `_data_like`): measured 2e-7 to
+    (helpers.data_like: the shot record plus as much white noise): measured 2e-7 to
     4e-6 over five draws (white noise alone: up to 1.8e-5)."""
     grid, time, model, _, src, rec, w = _fs3d_problem(np.float32)
     op = js.Elastic(grid, time, space_order=4, nbl=3, dtype=np.float32, source="fy",
                     record=("p", "vx", "vy", "vz"), free_surface=True)
     rng = np.random.default_rng(13)
-    d = np.asarray(op.forward(model, w[:, None], src, rec), np.float64)
-    noise = rng.standard_normal(d.shape)
-    y = (d / np.linalg.norm(d) + noise / np.linalg.norm(noise)).astype(np.float32)
+    y = data_like(op.forward(model, w[:, None], src, rec), rng).astype(np.float32)
     q = bandlimited_wavelets(rng, w, 1).astype(np.float32)
     err, lhs, _ = dot_test(lambda s: op.forward(model, s, src, rec),
                            lambda dd: op.adjoint(model, dd, src, rec), q, y)
     print(f"\n[elastic 3D free surface dot float32] fy: forward/adjoint {err:.3e}")
     assert lhs != 0 and err <= F32_TOL
+
+
+@pytest.mark.parametrize("space_order", [2, 4, 8, 12])
+def test_surface_depth_derivatives(space_order):
+    """The free surface's depth derivatives `Zp = P D2` (`z_matrices`, the matrices of the
+    kernel's `_zp`/`_zm` and of `critical_dt`): below the surface's reach each row is the plain
+    staggered stencil of the space order (Devito's weights, `series_coefficients` reproduces
+    them), `Zm = -Zp^T`, and the half nodes at and below the surface row never read the vacuum
+    sample above it (the vacuum half node `fs - 1/2` itself has zero coefficients)."""
+    from jaxseis.physics.elastic import _staggered_weights
+    from jaxseis.physics.elastic._devito import z_matrices
+
+    nz, h, fs, k = 40, 2.5, 1, space_order // 2
+    zp, zm = z_matrices(nz, h, space_order, fs)
+    c = _staggered_weights(space_order)
+    plain = np.concatenate([-c[::-1], c]) / h     # v(i + 1/2) from samples i - k + 1 .. i + k
+    for i in range(fs + k, nz - k):
+        row = np.zeros(nz)
+        row[i - k + 1:i + k + 1] = plain
+        np.testing.assert_allclose(zp[i], row, rtol=0, atol=1e-12 * np.abs(plain).max())
+    np.testing.assert_array_equal(zm, -zp.T)
+    assert np.all(zp[fs:, :fs] == 0) and np.any(zp[fs:fs + k] != 0)
 
 
 def test_free_surface_3d_matches_2d(x64):
