@@ -23,6 +23,16 @@ def bandlimited_wavelets(rng, wavelet, nsrc):
     return q / np.abs(q).max()
 
 
+def data_like(d, rng):
+    """A data-space vector for dot tests: the shot record `d` plus as much white noise (each at
+    unit norm). With white noise alone <F x, y> can come out near 1e-3 ||F x|| ||y||, so float32
+    round-off (~1e-7 of ||F x|| ||y||) reads as a ~1e-4 mismatch; a y with the data's own band and
+    moveout keeps the products away from cancellation."""
+    d = np.asarray(d, np.float64)
+    noise = rng.standard_normal(d.shape)
+    return d / np.linalg.norm(d) + noise / np.linalg.norm(noise)
+
+
 def report_taylor(name, res):
     """Print a `TaylorResult` with the remainders' ratios per halving."""
     print(f"\n[taylor {name}] {res!r}")

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import bandlimited_wavelets, check_rates, report_taylor, smooth_random
+from helpers import (bandlimited_wavelets, check_rates, data_like, report_taylor,
+                     smooth_random)
 
 import jaxseis as js
 from jaxseis.testing import dot_test, taylor_test
@@ -115,9 +116,7 @@ def _data_like(p, seed=21):
     round-off, ~1e-7 of ||F x|| ||y||, read as a 1.1e-4 mismatch; float64 1.5e-13. A y with the
     data's own band and moveout keeps the products away from cancellation.)"""
     op, model, rec, src, w = p["op"], p["model"], p["rec"], p["src"], p["wavelet"]
-    d = np.asarray(op.forward(model, w, src, rec), np.float64)
-    noise = np.random.default_rng(seed).standard_normal(d.shape)
-    return d / np.linalg.norm(d) + noise / np.linalg.norm(noise)
+    return data_like(op.forward(model, w, src, rec), np.random.default_rng(seed))
 
 
 def test_dot_tests(case):
