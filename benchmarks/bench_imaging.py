@@ -64,62 +64,47 @@ def split_adjoint_eqs(original):
 
 
 class Case:
-    """One S2 solver (fresh, so its operators are its own) and Functions allocated once."""
+    """One S2 solver of its own (operators are cached per solver) and bench_core's direct-side
+    Functions, allocated once; `run` applies one operator and returns Devito's section timers."""
 
     def __init__(self, P, split):
-        from devito import Function, TimeFunction
+        import bench_core
 
         from jaxseis.devito import _solver
         from jaxseis.physics.acoustic import _devito as ad
 
         original = ad.AcousticKernel.adjoint_eqs
-        _solver._SOLVERS.clear()  # a solver of its own: operators are cached per solver
+        _solver._SOLVERS.clear()
         if split:
             ad.AcousticKernel.adjoint_eqs = split_adjoint_eqs(original)
-        try:
+        try:  # the operators are built here, while the kernel is (or is not) replaced
             op = _common.jaxseis_op(P)
-            s = self.s = op.solver
-            self.ops = {"forward": s.operator("forward", source="point", save=False, born=False),
-                        "forward_save": s.operator("forward", source="point", save=True,
-                                                   born=False),
-                        "adjoint": s.operator("adjoint"),
-                        "adjoint_grad": s.operator("adjoint", grad=True)}
+            d = self.d = bench_core.Direct(op, P["src"], P["rec"], P["wavelet"])
+            self.op_adjoint = d.s.operator("adjoint")
         finally:
             ad.AcousticKernel.adjoint_eqs = original
             _solver._SOLVERS.clear()
-        self.nt, so, g = op.time.nt, s.cfg.space_order, s.grid
-        self.kw = dict(time_m=1, time_M=self.nt, dt=s.dtype.type(op.time.dt), damp=s.damp)
-        q = np.asarray(P["wavelet"], dtype=s.dtype).reshape(self.nt, 1)
-        self.m = Function(name="m", grid=g, space_order=so)
-        self.m.data[:] = s.pad_model(P["m0"])
-        self.src = s._sparse("src", P["src"], q, self.nt)
-        self.rec = s._sparse("rec", P["rec"], None, self.nt)
-        self.resid = s._sparse("rec", P["rec"], None, self.nt)
-        self.u = TimeFunction(name="u", grid=g, time_order=2, space_order=so)
-        self.v = TimeFunction(name="v", grid=g, time_order=2, space_order=so)
-        self.grad = Function(name="g_m", grid=g, space_order=so)
-        self.usave = TimeFunction(name="u", grid=g, time_order=2, space_order=so,
-                                  save=self.nt + 2)
-        self.usave.data_with_halo[:] = 0
+        self.kw = dict(time_m=1, time_M=d.nt, dt=d.s.dtype.type(d.dt), damp=d.s.damp)
+        d.m.data[:] = d.s.pad_model(P["m0"])
         self.run("forward_save")
         rng = np.random.default_rng(0)
-        self.resid.data[:] = rng.standard_normal(self.resid.data.shape).astype(s.dtype)
+        d.resid.data[:] = rng.standard_normal(d.resid.data.shape).astype(d.s.dtype)
 
     def run(self, which):
-        op = self.ops[which]
+        d = self.d
         if which == "forward":
-            self.u.data_with_halo[:] = 0
-            f = dict(m=self.m, src=self.src, rec=self.rec, u=self.u)
+            d.u.data_with_halo[:] = 0
+            op, f = d.op_fwd, dict(m=d.m, src=d.src, rec=d.rec, u=d.u)
         elif which == "forward_save":
-            self.usave.data_with_halo[:2] = 0
-            f = dict(m=self.m, src=self.src, rec=self.rec, u=self.usave)
+            d.usave.data_with_halo[:2] = 0
+            op, f = d.op_fwd_save, dict(m=d.m, src=d.src, rec=d.rec, u=d.usave)
         elif which == "adjoint":
-            self.v.data_with_halo[:] = 0
-            f = dict(m=self.m, rec=self.resid, v=self.v)
+            d.v.data_with_halo[:] = 0
+            op, f = self.op_adjoint, dict(m=d.m, rec=d.resid, v=d.v)
         else:
-            self.v.data_with_halo[:] = 0
-            self.grad.data_with_halo[:] = 0
-            f = dict(m=self.m, rec=self.resid, u=self.usave, v=self.v, g_m=self.grad)
+            d.v.data_with_halo[:] = 0
+            d.grad.data_with_halo[:] = 0
+            op, f = d.op_grad, dict(m=d.m, rec=d.resid, u=d.usave, v=d.v, g_m=d.grad)
         t0 = _time.perf_counter()
         summary = _common.on_openmp_master(op.apply)(**f, **self.kw)
         wall = _time.perf_counter() - t0
@@ -140,7 +125,7 @@ def main(argv=None):
             "adjoint + imaging, split (before)": (split, "adjoint_grad")}
     for case in (split, fused):
         case.run("adjoint_grad")
-    ga, gb = np.array(fused.grad.data), np.array(split.grad.data)
+    ga, gb = np.array(fused.d.grad.data), np.array(split.d.grad.data)
     diff = float(np.abs(ga - gb).max() / np.abs(ga).max())
     res = {k: [] for k in runs}
     for r in range(a.repeats + 1):  # the first round is a warm-up, dropped
