@@ -19,7 +19,8 @@ rounding order (the script prints how far the two gradients are apart).
 Printed, from Devito's own section timers of `Operator.apply` (medians of interleaved runs, and
 min / p90 / max of the wall time): the forward, the forward with the saved history, the adjoint
 without imaging, and the adjoint with imaging fused and split, on the same Devito Functions.
-`section0` is the stencil loop nest, then the sparse loops (source, receivers) and, split, the
+`section0` computes the step's coefficients (`Leapfrog`: one pass before the time loop),
+`section1` is the stencil loop nest, then the sparse loops (source, receivers) and, split, the
 imaging pass. The wall time includes `Operator.apply`'s Python bookkeeping (~5 ms per call, which
 jaxseis skips with its call cache), so on small grids compare the section sums.
 
@@ -46,16 +47,14 @@ def split_adjoint_eqs(original):
     from devito import Inc
 
     from jaxseis.devito._kernel import mirror
-    from jaxseis.physics.acoustic._devito import update
 
     def adjoint_eqs(self, srca, ext, grad, sub):
         if not grad or sub or srca or ext:
             return original(self, srca, ext, grad, sub)
-        c = self.ctx
-        m, damp, dt, v = self.m, c.damp, c.dt, self.v
-        nxt, eq = update(v, m, damp, dt, forward=False)
-        eqs = [eq]
-        eqs += self.rec.inject(field=nxt, expr=self.rec / (m + dt * damp))
+        c, v = self.ctx, self.v
+        nxt, eq = self.lf.step(v, v.laplace, forward=False)
+        eqs = self.lf.eqs + [eq]
+        eqs += self.rec.inject(field=nxt, expr=self.rec * self.lf.inv_D)
         eqs += mirror(c, nxt)
         eqs += [Inc(self.grad, -c.saved(self.u) * (v.forward - 2 * v + v.backward))]
         return eqs, "AdjointGradSplit"

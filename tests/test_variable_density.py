@@ -194,8 +194,10 @@ def test_gradient_of_one_parameter_images_only_it(vd32):
 
     joint = jax.grad(loss)(model)
     only_m = jax.grad(lambda m: loss({"m": m, "rho": model["rho"]}))(model["m"])
+    # two adjoint operators compiled separately (one images m only): Devito may order their float32
+    # sums differently (1.1e-6 of the maximum measured; in float64 the two are equal bit for bit)
     np.testing.assert_allclose(np.asarray(only_m), np.asarray(joint["m"]), rtol=0,
-                               atol=1e-6 * float(jnp.max(jnp.abs(joint["m"]))))
+                               atol=5e-6 * float(jnp.max(jnp.abs(joint["m"]))))
 
 
 # ------------------------------------------------------------------------------------ physics

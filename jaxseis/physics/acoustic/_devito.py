@@ -5,7 +5,10 @@ The discrete scheme (one time step, all fields on the padded grid, `D = m + damp
     D u^{n+1} = dt^2 (lap u^n + q^n) + m (2 u^n - u^{n-1}) + damp * dt * u^n
 
 i.e. `m (u^{n+1} - 2u^n + u^{n-1}) / dt^2 - lap u^n + damp (u^{n+1} - u^n) / dt = q^n`, receivers
-record `d^n = R u^n`. Devito's time index `k` holds step `n = k - 1` (`u_dev[k] = u^{k-1}`), so slot 0
+record `d^n = R u^n`. The step is evaluated as
+`u^{n+1} = a (lap u^n + q^n) + u^n + b (u^n - u^{n-1})` with `a = dt^2 / D`, `b = m / D` computed
+once per apply (`Leapfrog` in jaxseis/devito/_kernel.py: the same scheme without a division per
+point and step). Devito's time index `k` holds step `n = k - 1` (`u_dev[k] = u^{k-1}`), so slot 0
 is the zero state `u^{-1}` and a saved wavefield never reads outside its buffer; the loop runs
 `k = 1 .. nt`. Every sparse time series (sources, receivers, extended-source wavelet) uses the same
 shift: its Devito row `k` is sample `k - 1`, row 0 is unused.
@@ -37,14 +40,7 @@ from __future__ import annotations
 
 from devito import Eq, Inc
 
-from ...devito._kernel import Kernel, mirror
-
-
-def update(f, m, damp, dt, forward=True, q=0):
-    """`f` at the next time level of the sweep, from the two levels before it."""
-    nxt, prv = (f.forward, f.backward) if forward else (f.backward, f.forward)
-    return nxt, Eq(nxt, (dt**2 * (f.laplace + q) + m * (2 * f - prv) + dt * damp * f)
-                   / (m + dt * damp))
+from ...devito._kernel import Kernel, Leapfrog, mirror
 
 
 class AcousticKernel(Kernel):
@@ -62,20 +58,21 @@ class AcousticKernel(Kernel):
         self.du = ctx.born_state("du")
         self.v = ctx.adjoint_state("v")
         self.rec = ctx.receiver("rec")
+        self.lf = Leapfrog(ctx, self.m)
 
     def forward_eqs(self, source, save, born, sub):
         c = self.ctx
         u = c.saved(self.u) if save else self.u
-        m, damp, dt = self.m, c.damp, c.dt
+        lf, dt = self.lf, c.dt
         q = c.wts * c.wav if source == "extended" else 0
-        nxt, eq = update(u, m, damp, dt, q=q)
-        eqs = [eq]
+        nxt, eq = lf.step(u, u.laplace + q)
+        eqs = lf.eqs + [eq]
         if source == "point":
-            eqs += c.src.inject(field=nxt, expr=c.src * dt**2 / (c.cell_volume * (m + dt * damp)))
+            eqs += c.src.inject(field=nxt, expr=c.src * lf.a / c.cell_volume)
         eqs += mirror(c, nxt)
         if born:
-            dnxt, deq = update(self.du, m, damp, dt,
-                               q=-self.dm * (u.forward - 2 * u + u.backward) / dt**2)
+            dnxt, deq = lf.step(self.du, self.du.laplace
+                                - self.dm * (u.forward - 2 * u + u.backward) / dt**2)
             eqs += [deq] + mirror(c, dnxt)
             eqs += self.rec.interpolate(expr=self.du)
         else:
@@ -89,10 +86,10 @@ class AcousticKernel(Kernel):
 
     def adjoint_eqs(self, srca, ext, grad, sub):
         c = self.ctx
-        m, damp, dt, v = self.m, c.damp, c.dt, self.v
-        nxt, eq = update(v, m, damp, dt, forward=False)
-        eqs = [eq]
-        resid = self.rec / (m + dt * damp)
+        dt, v = c.dt, self.v
+        nxt, eq = self.lf.step(v, v.laplace, forward=False)
+        eqs = self.lf.eqs + [eq]
+        resid = self.rec * self.lf.inv_D
         if grad and not sub:
             # Summation by parts of -sum_k (u[k+1] - 2u[k] + u[k-1]) v[k]: the same sum as
             # -sum_k u[k] (v[k+1] - 2v[k] + v[k-1]) (the boundary terms vanish: u[0] = u[1] = 0 and

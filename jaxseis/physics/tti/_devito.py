@@ -74,7 +74,7 @@ from __future__ import annotations
 import numpy as np
 from devito import Derivative, Eq, Inc
 
-from ...devito._kernel import Kernel, mirror
+from ...devito._kernel import Kernel, Leapfrog, mirror
 
 
 class TTIKernel(Kernel):
@@ -110,6 +110,7 @@ class TTIKernel(Kernel):
         self.wp = ctx.adjoint_state("wp")
         self.wr = ctx.adjoint_state("wr")
         self.rec = ctx.receiver("rec")
+        self.lf = Leapfrog(ctx, self.c["m"])
 
     # ------------------------------------------------------------------ host-side maps
     def _mirror(self, x, sign):
@@ -240,17 +241,15 @@ class TTIKernel(Kernel):
         ctx, c, x = self.ctx, self.c, self.aux
         p = ctx.saved(self.p) if save else self.p
         r = ctx.saved(self.r) if save else self.r
-        m, E, S, damp, dt = c["m"], c["eps2"], c["sdel"], ctx.damp, ctx.dt
-        A = m + dt * damp
+        E, S, dt, lf = c["eps2"], c["sdel"], ctx.dt, self.lf
         q = ctx.wts * ctx.wav if source == "extended" else 0
         h0p, hzr, eqs = self._h0_hz(p, r, ("gp", "gr"))
-        eqs.append(Eq(p.forward, (dt**2 * (E * h0p + S * hzr + q) + m * (2 * p - p.backward)
-                                  + dt * damp * p) / A))
-        eqs.append(Eq(r.forward, (dt**2 * (S * h0p + hzr + q) + m * (2 * r - r.backward)
-                                  + dt * damp * r) / A))
+        eqs = lf.eqs + eqs
+        eqs.append(lf.step(p, E * h0p + S * hzr + q)[1])
+        eqs.append(lf.step(r, S * h0p + hzr + q)[1])
         if source == "point":
             for f in (p, r):
-                eqs += ctx.src.inject(field=f.forward, expr=ctx.src * dt**2 / (ctx.cell_volume * A))
+                eqs += ctx.src.inject(field=f.forward, expr=ctx.src * lf.a / ctx.cell_volume)
         eqs += mirror(ctx, p.forward) + mirror(ctx, r.forward)
         if born:
             dp, dr, dc = self.dp, self.dr, self.dc
@@ -263,12 +262,12 @@ class TTIKernel(Kernel):
                 h0t_p = dp.laplace - hzt_p
             else:  # the VTI operators do not depend on the model: dH0 = dHz = 0
                 h0t_p, hzt_r, _ = self._h0_hz(dp, dr)
-            sp = (dt**2 * (E * h0t_p + dc["eps2"] * h0p + S * hzt_r + dc["sdel"] * hzr)
-                  - dc["m"] * (p.forward - 2 * p + p.backward))
-            sr = (dt**2 * (S * h0t_p + dc["sdel"] * h0p + hzt_r)
-                  - dc["m"] * (r.forward - 2 * r + r.backward))
-            eqs.append(Eq(dp.forward, (sp + m * (2 * dp - dp.backward) + dt * damp * dp) / A))
-            eqs.append(Eq(dr.forward, (sr + m * (2 * dr - dr.backward) + dt * damp * dr) / A))
+            sp = (E * h0t_p + dc["eps2"] * h0p + S * hzt_r + dc["sdel"] * hzr
+                  - dc["m"] * (p.forward - 2 * p + p.backward) / dt**2)
+            sr = (S * h0t_p + dc["sdel"] * h0p + hzt_r
+                  - dc["m"] * (r.forward - 2 * r + r.backward) / dt**2)
+            eqs.append(lf.step(dp, sp)[1])
+            eqs.append(lf.step(dr, sr)[1])
             eqs += mirror(ctx, dp.forward) + mirror(ctx, dr.forward)
             eqs += self.rec.interpolate(expr=(dp + dr) / 2)
         else:
@@ -282,19 +281,17 @@ class TTIKernel(Kernel):
 
     def adjoint_eqs(self, srca, ext, grad, sub):
         ctx, c, x = self.ctx, self.c, self.aux
-        m, E, S, damp, dt = c["m"], c["eps2"], c["sdel"], ctx.damp, ctx.dt
+        E, S, dt, lf = c["eps2"], c["sdel"], ctx.dt, self.lf
         wp, wr = self.wp, self.wr
-        A = m + dt * damp
         # `a`, `b` stay expressions: an auxiliary Function of an auxiliary Function would look
         # time-invariant to Devito (and be hoisted out of the time loop).
         aa, bb = E * wp + S * wr, S * wp + wr
         h0a, hzb, eqs = self._h0_hz(aa, bb, ("ga", "gb"))
-        eqs.append(Eq(wp.backward, (dt**2 * h0a + m * (2 * wp - wp.forward) + dt * damp * wp)
-                      / A))
-        eqs.append(Eq(wr.backward, (dt**2 * hzb + m * (2 * wr - wr.forward) + dt * damp * wr)
-                      / A))
+        eqs = lf.eqs + eqs
+        eqs.append(lf.step(wp, h0a, forward=False)[1])
+        eqs.append(lf.step(wr, hzb, forward=False)[1])
         for f in (wp, wr):
-            eqs += self.rec.inject(field=f.backward, expr=self.rec / (2 * A))
+            eqs += self.rec.inject(field=f.backward, expr=self.rec * lf.inv_D / 2)
         eqs += mirror(ctx, wp.backward) + mirror(ctx, wr.backward)
         if srca:
             eqs += ctx.srca.interpolate(expr=(wp + wr) * dt**2 / ctx.cell_volume)

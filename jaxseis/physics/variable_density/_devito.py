@@ -48,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 from devito import Derivative, Eq, Inc
 
-from ...devito._kernel import Kernel, mirror
+from ...devito._kernel import Kernel, Leapfrog, mirror
 
 
 def _half(b, axis):
@@ -94,6 +94,7 @@ class VariableDensityKernel(Kernel):
         self.du = ctx.born_state("du")
         self.v = ctx.adjoint_state("v")
         self.rec = ctx.receiver("rec")
+        self.lf = Leapfrog(ctx, self.c["m"])
 
     # ------------------------------------------------------------------ host-side maps
     def _mirror(self, rho):
@@ -173,23 +174,21 @@ class VariableDensityKernel(Kernel):
     def forward_eqs(self, source, save, born, sub):
         ctx = self.ctx
         u = ctx.saved(self.u) if save else self.u
-        m, rho, damp, dt = self.c["m"], self.c["rho"], ctx.damp, ctx.dt
-        D = m + dt * damp
+        rho, dt, lf = self.c["rho"], ctx.dt, self.lf
         q = ctx.wts * ctx.wav if source == "extended" else 0
-        eqs = self._fluxes("fu", u)
-        eqs.append(Eq(u.forward, (dt**2 * (rho * self._div("fu") + q) + m * (2 * u - u.backward)
-                                  + dt * damp * u) / D))
+        eqs = lf.eqs + self._fluxes("fu", u)
+        eqs.append(lf.step(u, rho * self._div("fu") + q)[1])
         if source == "point":
-            eqs += ctx.src.inject(field=u.forward, expr=ctx.src * dt**2 / (ctx.cell_volume * D))
+            eqs += ctx.src.inject(field=u.forward, expr=ctx.src * lf.a / ctx.cell_volume)
         eqs += mirror(ctx, u.forward)
         if born:
             du, dc = self.du, self.dc
             eqs += [Eq(t, self.c[f"b_{d.name}"] * self._dp(du, d)
                        + dc[f"b_{d.name}"] * self._dp(u, d))
                     for t, d in zip(self.flux["fd"], self.dims)]
-            src = (dt**2 * (rho * self._div("fd") + dc["rho"] * self._div("fu"))
-                   - dc["m"] * (u.forward - 2 * u + u.backward))
-            eqs.append(Eq(du.forward, (src + m * (2 * du - du.backward) + dt * damp * du) / D))
+            src = (rho * self._div("fd") + dc["rho"] * self._div("fu")
+                   - dc["m"] * (u.forward - 2 * u + u.backward) / dt**2)
+            eqs.append(lf.step(du, src)[1])
             eqs += mirror(ctx, du.forward)
             eqs += self.rec.interpolate(expr=du)
         else:
@@ -238,12 +237,10 @@ class VariableDensityKernel(Kernel):
 
     def adjoint_eqs(self, srca, ext, grad, sub):
         ctx = self.ctx
-        m, rho, damp, dt, v = self.c["m"], self.c["rho"], ctx.damp, ctx.dt, self.v
-        D = m + dt * damp
-        eqs = self._fluxes("fv", rho * v)
-        eqs.append(Eq(v.backward, (dt**2 * self._div("fv") + m * (2 * v - v.forward)
-                                   + dt * damp * v) / D))
-        eqs += self.rec.inject(field=v.backward, expr=self.rec / D)
+        rho, dt, v, lf = self.c["rho"], ctx.dt, self.v, self.lf
+        eqs = lf.eqs + self._fluxes("fv", rho * v)
+        eqs.append(lf.step(v, self._div("fv"), forward=False)[1])
+        eqs += self.rec.inject(field=v.backward, expr=self.rec * lf.inv_D)
         eqs += mirror(ctx, v.backward)
         if srca:
             eqs += ctx.srca.interpolate(expr=v * dt**2 / ctx.cell_volume)

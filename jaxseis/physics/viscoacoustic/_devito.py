@@ -129,17 +129,15 @@ class ViscoacousticKernel(VariableDensityKernel):
         ctx = self.ctx
         u = ctx.saved(self.u) if save else self.u
         r = self.r
-        m, rho, damp, dt = self.c["m"], self.c["rho"], ctx.damp, ctx.dt
+        rho, dt, lf = self.c["rho"], ctx.dt, self.lf
         a, beta, g, c = self._sls()
-        D = m + dt * damp
         q = ctx.wts * ctx.wav if source == "extended" else 0
-        eqs = self._fluxes("fu", u)
+        eqs = lf.eqs + self._fluxes("fu", u)
         lu = rho * self._div("fu")
         eqs.append(Eq(r.forward, a * r + beta * lu))
-        eqs.append(Eq(u.forward, (dt**2 * (c * lu - g * r + q) + m * (2 * u - u.backward)
-                                  + dt * damp * u) / D))
+        eqs.append(lf.step(u, c * lu - g * r + q)[1])
         if source == "point":
-            eqs += ctx.src.inject(field=u.forward, expr=ctx.src * dt**2 / (ctx.cell_volume * D))
+            eqs += ctx.src.inject(field=u.forward, expr=ctx.src * lf.a / ctx.cell_volume)
         eqs += mirror(ctx, u.forward)
         if born:
             du, dr, dc = self.du, self.dr, self.dc
@@ -148,8 +146,8 @@ class ViscoacousticKernel(VariableDensityKernel):
                     for t, d in zip(self.flux["fd"], self.dims)]
             dlu = rho * self._div("fd") + dc["rho"] * self._div("fu")
             eqs.append(Eq(dr.forward, a * dr + beta * dlu))
-            src = dt**2 * (c * dlu - g * dr) - dc["m"] * (u.forward - 2 * u + u.backward)
-            eqs.append(Eq(du.forward, (src + m * (2 * du - du.backward) + dt * damp * du) / D))
+            src = c * dlu - g * dr - dc["m"] * (u.forward - 2 * u + u.backward) / dt**2
+            eqs.append(lf.step(du, src)[1])
             eqs += mirror(ctx, du.forward)
             eqs += self.rec.interpolate(expr=du)
         else:
@@ -161,15 +159,13 @@ class ViscoacousticKernel(VariableDensityKernel):
 
     def adjoint_eqs(self, srca, ext, grad, sub):
         ctx = self.ctx
-        m, rho, damp, dt, v, e = self.c["m"], self.c["rho"], ctx.damp, ctx.dt, self.v, self.e
+        rho, dt, v, e, lf = self.c["rho"], ctx.dt, self.v, self.e, self.lf
         a, beta, g, c = self._sls()
-        D = m + dt * damp
-        eqs = [Eq(e.backward, a * e - g * v.forward)]
+        eqs = lf.eqs + [Eq(e.backward, a * e - g * v.forward)]
         lam = c * v + beta * e.backward
         eqs += self._fluxes("fv", rho * lam)
-        eqs.append(Eq(v.backward, (dt**2 * self._div("fv") + m * (2 * v - v.forward)
-                                   + dt * damp * v) / D))
-        eqs += self.rec.inject(field=v.backward, expr=self.rec / D)
+        eqs.append(lf.step(v, self._div("fv"), forward=False)[1])
+        eqs += self.rec.inject(field=v.backward, expr=self.rec * lf.inv_D)
         eqs += mirror(ctx, v.backward)
         if srca:
             eqs += ctx.srca.interpolate(expr=v * dt**2 / ctx.cell_volume)
