@@ -83,7 +83,7 @@ class Case:
         finally:
             ad.AcousticKernel.adjoint_eqs = original
             _solver._SOLVERS.clear()
-        self.kw = dict(time_m=1, time_M=d.nt, dt=d.s.dtype.type(d.dt), damp=d.s.damp)
+        self.kw = dict(time_m=1, time_M=d.nt, dt=d.s.dtype.type(d.dt), damp=d.s.damp, **d.aux)
         d.m.data[:] = d.s.pad_model(P["m0"])
         self.run("forward_save")
         rng = np.random.default_rng(0)

@@ -227,7 +227,7 @@ class Leapfrog:
     see acoustic/_devito.py), is the same update run backwards: `w^n = a r^{n+1} + w^{n+1} +
     b (w^{n+1} - w^{n+2})` with the transposed spatial operator in `r`. Sources enter as `a q`, an
     injected residual as `(a / dt^2) d = d / D`. Measured on S2 against the quotient form
-    (`benchmarks/bench_tuning.py --configs static+quotient static`): the acoustic forward 6-10 %
+    (`benchmarks/bench_tuning.py --configs static+quotient static`): the acoustic forward 6-12 %
     faster, the other physics' operators within the timing noise; results equal to rounding (float64
     dot and Taylor tests unchanged)."""
 

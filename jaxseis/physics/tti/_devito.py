@@ -37,8 +37,12 @@ source cotangent is `dt^2 P (wp + wr) / h^d`.
 Born (derivative of the update in `dm, dE, dS, dn`): `dHz f = sum_d D_d(dn_d G f + n_d dG f)`,
 `dG f = sum_d dn_d D_d f`, `dH0 = -dHz`; the scattered fields obey the same scheme driven by
 
-    sp = dt^2 (dE H0 p + E dH0 p + dS Hz r + S dHz r) - dm (p^{n+1} - 2p^n + p^{n-1})
-    sr = dt^2 (dS H0 p + S dH0 p + dHz r)             - dm (r^{n+1} - 2r^n + r^{n-1})
+    sp = dE H0 p + E dH0 p + dS Hz r + S dHz r - dm (p^{n+1} - 2p^n + p^{n-1}) / dt^2
+    sr = dS H0 p + S dH0 p + dHz r             - dm (r^{n+1} - 2r^n + r^{n-1}) / dt^2
+
+in place of the spatial terms (the step multiplies them by `dt^2 / A`: `Leapfrog` in
+jaxseis/devito/_kernel.py evaluates every update as `a rhs + f + b (f - f_prev)`, `a = dt^2 / A`,
+`b = m / A`).
 
 Imaging (transpose of the Born source; at reverse step k: saved p[k], r[k], adjoint wp, wr at
 k - 1 .. k + 1, `ya = imask a`, `yb = imask b`):
@@ -55,7 +59,7 @@ maps them to the parameters (`transpose`): `g_epsilon = 2 g_E`, `g_delta = g_S /
 VTI (`tilt=False`, no angles): `H0` is the sum of the compact centred second derivatives of
 `jaxseis.Acoustic`'s Laplacian along the horizontal axes and `Hz` the one along depth, both
 symmetric and independent of the model; everything above holds with `dH0 = dHz = 0` and no
-`g_n` terms, and no auxiliary Functions are needed.
+`g_n` terms, and no nested-derivative auxiliaries are needed.
 
 Nested derivatives go through auxiliary Functions (`G f` written on the whole padded grid, zero
 halo), so each derivative is the matrix `D_d` and the transposition above is exact.
