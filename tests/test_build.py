@@ -130,11 +130,11 @@ def test_leapfrog_step_is_the_quotient_scheme():
     for forward in (True, False):
         for form in ("leapfrog", "quotient"):
             f = TimeFunction(name="f", grid=grid, time_order=2, space_order=4, dtype=np.float64)
-            nxt, prv = (f.forward, f.backward) if forward else (f.backward, f.forward)
-            q = 1e-3 * m * ctx.dt  # a (time-dependent through dt only) source term, everywhere
+            q = 1e-3 * m * ctx.dt  # a constant source term everywhere (scaled with dt)
             if form == "leapfrog":
                 eqs = lf.eqs + [lf.step(f, f.laplace + q, forward=forward)[1]]
             else:
+                nxt, prv = (f.forward, f.backward) if forward else (f.backward, f.forward)
                 D = m + ctx.dt * ctx.damp
                 eqs = [Eq(nxt, (ctx.dt**2 * (f.laplace + q) + m * (2 * f - prv)
                                 + ctx.dt * ctx.damp * f) / D)]

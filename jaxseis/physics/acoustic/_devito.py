@@ -32,7 +32,7 @@ point the stencil just wrote, so Devito fuses it there and the saved `u[k]` stre
 stencil computes), and `-u[k] I` is injected into the gradient at the receivers' points, in the
 residual's own sparse loop (`rec.inject(field=(v, g_m), ...)`, the same weights). The same sum in
 another rounding order. Measured on S2 (benchmarks/bench_imaging.py): the adjoint with imaging
-7-8 % faster than a separate imaging loop nest after the injection, which re-read three levels of
+7-12 % faster than a separate imaging loop nest after the injection, which re-read three levels of
 `v` and streamed `u[k]` in a pass of its own.
 """
 
