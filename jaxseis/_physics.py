@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = ["Parameter", "PerDimension"]
 
 
@@ -52,6 +54,23 @@ class Parameter:
         if lo is None:
             return f"{'<' if self.upper_open else '<='} {hi:g}"
         return (f"{'(' if self.lower_open else '['}{lo:g}, {hi:g}{')' if self.upper_open else ']'}")
+
+    def holds(self, x) -> bool:
+        """Whether every value of the NumPy array `x` is finite and in the valid range, from its
+        minimum and maximum (NaN propagates into both; no temporaries): the fast path of
+        `jaxseis._checks.check_model`, which looks for the offending cells only when False."""
+        if x.size == 0:
+            return True
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return False
+        if self.lower is not None and math.isfinite(self.lower):
+            if (lo <= self.lower) if self.lower_open else (lo < self.lower):
+                return False
+        if self.upper is not None and math.isfinite(self.upper):
+            if (hi >= self.upper) if self.upper_open else (hi > self.upper):
+                return False
+        return True
 
     def outside(self, x, xp):
         """Boolean mask of the values of `x` outside the valid range (NaN counts as outside)."""

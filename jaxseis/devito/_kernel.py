@@ -50,6 +50,7 @@ class Spec:
     time_order: int = 0
     components: tuple = field(default_factory=tuple)
     symbol: object = None
+    rewritten: bool = False  # aux only: assigned over the whole domain before any read
 
     def make(self, **overrides):
         return self.cls(**{**self.kwargs, **overrides})
@@ -128,10 +129,16 @@ class Context:
         return self._register("grad", Function, name="g_" + name, grid=self.grid,
                               space_order=self.space_order, **kw)
 
-    def auxiliary(self, name, **kw):
-        """A scratch Function on the padded grid, zeroed per call."""
-        return self._register("aux", Function, name=name, grid=self.grid,
-                              space_order=self.space_order, **kw)
+    def auxiliary(self, name, rewritten=False, **kw):
+        """A scratch Function on the padded grid, zeroed per call.
+
+        `rewritten=True` declares that every operator using it assigns it over the whole domain
+        before reading it (as `Leapfrog` does with its coefficients): a leased one is then not
+        zeroed again (its halo, which nothing writes, stays zero from when it was made)."""
+        obj = self._register("aux", Function, name=name, grid=self.grid,
+                             space_order=self.space_order, **kw)
+        self.specs[name].rewritten = self.specs[name].rewritten or bool(rewritten)
+        return obj
 
     def _time(self, role, name, time_order, cls, kw):
         return self._register(role, cls, order=time_order, name=name, grid=self.grid,
@@ -233,8 +240,8 @@ class Leapfrog:
 
     def __init__(self, ctx, m):
         self.ctx, self.m = ctx, m
-        self.a = ctx.auxiliary("lf_a")
-        self.b = ctx.auxiliary("lf_b")
+        self.a = ctx.auxiliary("lf_a", rewritten=True)
+        self.b = ctx.auxiliary("lf_b", rewritten=True)
         dt, D = ctx.dt, m + ctx.dt * ctx.damp
         self.eqs = [Eq(self.a, dt**2 / D), Eq(self.b, m / D)]
 
@@ -294,7 +301,10 @@ class Kernel:
         return dict(dmodel)
 
     def transpose(self, model: dict, grads: dict) -> dict:
-        """Transpose of `linearize`: parameter gradients from coefficient gradients."""
+        """Transpose of `linearize`: parameter gradients from coefficient gradients.
+
+        `grads` holds read-only views of the imaging buffers (padded grid, the solver's dtype):
+        compute in float64 (`np.asarray(g, np.float64)`) and never write into them."""
         return dict(grads)
 
     def needs(self, wrt: tuple) -> tuple:

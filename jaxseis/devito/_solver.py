@@ -271,29 +271,31 @@ class Solver:
         return np.pad(w, list(zip(self.pad_lo, self.pad_hi)))
 
     def unpad_model_adjoint(self, g):
-        """Transpose of `pad_model`: padded cells are summed back onto the edge cells they copy.
-        Free-surface ghost rows above the surface influence nothing and are dropped."""
-        g = np.asarray(g, dtype=np.float64)
-        for axis in range(g.ndim):
-            lo = self.pad_lo[axis]
-            hi = self.pad_hi[axis]
-            n = g.shape[axis]
-            idx = [slice(None)] * g.ndim
-            idx[axis] = slice(lo, n - hi)
-            core = g[tuple(idx)].copy()
-            first = [slice(None)] * g.ndim
-            last = [slice(None)] * g.ndim
-            first[axis] = slice(0, 1)
-            last[axis] = slice(-1, None)
-            ghost_top = self.cfg.free_surface and axis == g.ndim - 1
-            if lo and not ghost_top:
-                idx[axis] = slice(0, lo)
-                core[tuple(first)] += g[tuple(idx)].sum(axis=axis, keepdims=True)
-            if hi:
-                idx[axis] = slice(n - hi, n)
-                core[tuple(last)] += g[tuple(idx)].sum(axis=axis, keepdims=True)
-            g = core
-        return g.astype(self.dtype)
+        """Transpose of `pad_model`: padded cells are summed back onto the edge cells they copy
+        (in float64, returned in the solver's dtype). Free-surface ghost rows above the surface
+        influence nothing and are dropped. `g` may be a view of a Devito buffer: it is only read."""
+        return self._fold(np.asarray(g), 0).astype(self.dtype, copy=False)
+
+    def _fold(self, g, axis):
+        """`unpad_model_adjoint` over the axes `axis, ...` of `g` (float64, a new array): the
+        interior is copied once, and each padded strip is summed (a small array) and folded onto
+        its edge by the same rule over the remaining axes."""
+        if axis == g.ndim:
+            return np.array(g, dtype=np.float64)
+        lo, hi, n = self.pad_lo[axis], self.pad_hi[axis], g.shape[axis]
+
+        def cut(a, b):
+            return (slice(None),) * axis + (slice(a, b),)
+
+        out = self._fold(g[cut(lo, n - hi)], axis + 1)
+        ghost_top = self.cfg.free_surface and axis == g.ndim - 1
+        if lo and not ghost_top:
+            out[cut(0, 1)] += self._fold(g[cut(0, lo)].sum(axis, keepdims=True, dtype=np.float64),
+                                         axis + 1)
+        if hi:
+            out[cut(-1, None)] += self._fold(
+                g[cut(n - hi, n)].sum(axis, keepdims=True, dtype=np.float64), axis + 1)
+        return out
 
     def _as_model(self, model):
         """A model dict (a bare array is the single parameter of single-array physics)."""
@@ -508,7 +510,22 @@ class Solver:
         return (data, history) if save else data
 
     def _aux(self):
-        return {s.kwargs["name"]: self._function(s.kwargs["name"]) for s in self._specs("aux")}
+        """The kernel's scratch Functions, zeroed, except those declared `rewritten` (the
+        `Leapfrog` coefficients, which every operator computes over the whole domain before its
+        time loop): a leased one of those keeps the zero halo it was made with."""
+        out = {}
+        for s in self._specs("aux"):
+            name = s.kwargs["name"]
+            if s.rewritten:
+                out[name] = self._take(("f", name), lambda name=name: self._zeroed(name))
+            else:
+                out[name] = self._function(name)
+        return out
+
+    def _zeroed(self, name):
+        f = self.ctx.specs[name].make()
+        raw(f, halo=True)[:] = 0
+        return f
 
     def _snapshot(self, state, k):
         """{component: (level k, k - 1, ...)} copies of the circular state buffers."""
@@ -574,9 +591,10 @@ class Solver:
     def _images(self, padded, fields, needs, wrt):
         """Parameter gradients (physical grid) from the coefficient imaging accumulators."""
         coef = [s.kwargs["name"] for s in self._specs("coef")]
-        zero = np.zeros(self.padded_shape)
-        grads = {c: np.asarray(raw(fields["g_" + c]), dtype=np.float64) if c in needs else zero
-                 for c in coef}
+        # Views of the imaging buffers in the solver's dtype: `transpose` and
+        # `unpad_model_adjoint` only read them (and compute in float64).
+        zero = np.zeros(self.padded_shape, self.dtype) if set(coef) - set(needs) else None
+        grads = {c: raw(fields["g_" + c]) if c in needs else zero for c in coef}
         par = self.kernel.transpose(padded, grads)
         return {k: self.unpad_model_adjoint(par[k]) for k in wrt}
 
