@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time as _time
@@ -211,10 +210,23 @@ def timed(fn):
 GAP_S = 0.2
 
 
+def spread(times) -> dict:
+    """The distribution every timing table reports (issue 13): min, median, 90th percentile and
+    max of `times` (seconds)."""
+    t = np.asarray(times, dtype=float)
+    return dict(min_s=float(t.min()), median_s=float(np.median(t)),
+                p90_s=float(np.percentile(t, 90)), max_s=float(t.max()))
+
+
+def spread_cell(d: dict, spec=".3f") -> str:
+    """`min / p90 / max` of a `spread` dict as one table cell (the median has its own column)."""
+    return " / ".join(format(d[k], spec) for k in ("min_s", "p90_s", "max_s"))
+
+
 def interleaved(fns: dict, repeats: int, warmup: bool = True, gap_s: float = GAP_S):
     """Time several callables alternately: one untimed warm-up each, then `repeats` rounds in which
     every callable runs once (the order rotates each round, so machine noise hits all alike).
-    Returns {name: {"median_s", "times_s", "out" (of the warm-up)}}.
+    Returns {name: {"min_s", "median_s", "p90_s", "max_s", "times_s", "out" (of the warm-up)}}.
 
     Every timed call starts after `gap_s` seconds of idle. Without it a call pays for the previous
     configuration's left-over work: measured on S2, jaxseis value_and_grad takes 0.22 s right
@@ -233,8 +245,7 @@ def interleaved(fns: dict, repeats: int, warmup: bool = True, gap_s: float = GAP
                 _time.sleep(gap_s)
             t, _ = timed(fns[k])
             times[k].append(t)
-    return {k: dict(median_s=statistics.median(times[k]), times_s=times[k], out=outs[k])
-            for k in names}
+    return {k: dict(spread(times[k]), times_s=times[k], out=outs[k]) for k in names}
 
 
 # ---------------------------------------------------------------------------------- subprocesses

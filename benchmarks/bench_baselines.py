@@ -234,14 +234,17 @@ def main(argv=None):
         base = "jaxseis value_and_grad" if is_gradient(n) else "jaxseis forward"
         t, tb = timing[n]["median_s"], timing[base]["median_s"]
         mm = memory.get(n, {})
-        row = dict(config=n, median_s=t, times_s=timing[n]["times_s"], ratio_vs_jaxseis=t / tb,
+        row = dict(config=n, **{k: timing[n][k] for k in ("min_s", "median_s", "p90_s", "max_s")},
+                   times_s=timing[n]["times_s"], ratio_vs_jaxseis=t / tb,
                    peak_rss_mb=mm.get("peak_rss_mb"), increment_mb=mm.get("increment_mb"),
                    child_median_s=mm.get("median_s"), child_error=mm.get("error"))
         rows.append(row)
-        table.append([n, C.fmt(t, ".3f"), C.fmt(t / tb, ".2f"), C.fmt(mm.get("peak_rss_mb"), ".0f"),
+        table.append([n, C.fmt(t, ".3f"), C.spread_cell(timing[n]), C.fmt(t / tb, ".2f"),
+                      C.fmt(mm.get("peak_rss_mb"), ".0f"),
                       C.fmt(mm.get("increment_mb"), ".0f")])
     print(f"\n{P['name']}, load average now {C.load_average()}")
-    C.print_table(["config", "median s", "time / jaxseis", "peak RSS MB (own process)",
+    C.print_table(["config", "median s", "min / p90 / max s", "time / jaxseis",
+                   "peak RSS MB (own process)",
                    "RSS increment MB"], table)
 
     t_js = timing["jaxseis value_and_grad"]["median_s"]

@@ -118,8 +118,15 @@ def main(argv=None):
     headers = ["Devito disk cache"] + [f"{k} s" for k in PHASES] + ["whole process s"]
     C.print_table(headers, [[kind] + [C.fmt(m[k], ".2f") for k in PHASES + ["process_wall_s"]]
                             for kind, m in med.items()])
+    spreads = {kind: {k: C.spread([o[k] for o in rs]) for k in PHASES + ["process_wall_s"]}
+               for kind, rs in runs.items() if rs}
+    print("\nthe spread over the processes (min / p90 / max s):")
+    C.print_table(headers, [[kind] + [C.spread_cell(sp[k], ".2f")
+                                      for k in PHASES + ["process_wall_s"]]
+                            for kind, sp in spreads.items()])
     C.write_json("bench_coldstart", dict(problem=name, quick=a.quick, rounds=a.rounds,
-                                         repeats=a.repeats, medians=med, runs=runs, priming=prime,
+                                         repeats=a.repeats, medians=med, spreads=spreads,
+                                         runs=runs, priming=prime,
                                          load_average_end=C.load_average()), a.json)
 
 

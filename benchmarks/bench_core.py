@@ -207,6 +207,7 @@ def compare(name, direct_fn, jax_fn, repeats, agree):
     paired = statistics.median(j / d for j, d in zip(tj, td))
     row = dict(op=name, direct_median_s=md, jaxseis_median_s=mj, ratio=mj / md,
                paired_ratio=paired,
+               direct=_common.spread(td), jaxseis=_common.spread(tj),
                direct_times_s=td, jaxseis_times_s=tj, max_rel_diff=diff,
                peak_rss_mb_after=peak_rss_mb())
     if name in TARGETS:
@@ -362,14 +363,26 @@ def main(argv=None):
             lambda d, j: rel_diff(j, d)))
 
     store = op.solver.store
-    print("\n| op | direct median s | jaxseis median s | ratio | paired ratio | target | "
+    points = int(np.prod(op.solver.padded_shape)) * op.time.nt
+    print("\n| op | direct median s | direct min / p90 / max s | jaxseis median s | "
+          "jaxseis min / p90 / max s | jaxseis GPts/s | ratio | paired ratio | target | "
           "max rel diff |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         tgt = f"<= {r['target_ratio']:.2f}x " + ("ok" if r["meets_target"] else "MISSED") \
             if "target_ratio" in r else "-"
-        print(f"| {r['op']} | {r['direct_median_s']:.4f} | {r['jaxseis_median_s']:.4f} | "
+        r["jaxseis_gpts_per_s"] = points / r["jaxseis_median_s"] / 1e9
+        print(f"| {r['op']} | {r['direct_median_s']:.4f} | "
+              f"{_common.spread_cell(r['direct'], '.4f')} | {r['jaxseis_median_s']:.4f} | "
+              f"{_common.spread_cell(r['jaxseis'], '.4f')} | {r['jaxseis_gpts_per_s']:.2f} | "
               f"{r['ratio']:.3f} | {r['paired_ratio']:.3f} | {tgt} | {r['max_rel_diff']:.1e} |")
+    print(f"GPts/s = {points // op.time.nt} padded grid points x {op.time.nt} steps / median s / 1e9 "
+          "(for value_and_grad and born: forward-equivalent points per second)")
+    by_op = {r["op"]: r for r in rows}
+    if "forward" in by_op and "value_and_grad" in by_op:
+        print(f"value_and_grad / forward (jaxseis medians): "
+              f"{by_op['value_and_grad']['jaxseis_median_s'] / by_op['forward']['jaxseis_median_s']:.2f}"
+              " (issue 13 target <= 2.5)")
     print(f"\npeak RSS {peak_rss_mb():.0f} MB (whole process); wavefield store: "
           f"{len(store._entries)} saved entries, {len(store._free)} free buffers, "
           f"{op.wavefield_bytes() / 2**20:.0f} MB each")

@@ -114,20 +114,22 @@ def main(argv=None):
     for s in STRATEGIES:
         t = timing[s]["median_s"]
         mm = memory.get(s, {})
-        row = dict(storage=s, median_s=t, times_s=timing[s]["times_s"], time_ratio=t / t_full,
+        row = dict(storage=s, **{k: timing[s][k] for k in ("min_s", "median_s", "p90_s", "max_s")},
+                   times_s=timing[s]["times_s"], time_ratio=t / t_full,
                    estimated_saved_mb=est[s], peak_rss_mb=mm.get("peak_rss_mb"),
                    increment_mb=mm.get("increment_mb"), child_median_s=mm.get("median_s"),
                    child_error=mm.get("error"), **acc[s])
         rows.append(row)
-        table.append([s, C.fmt(t), C.fmt(t / t_full, ".2f"), C.fmt(est[s], ".0f"),
+        table.append([s, C.fmt(t), C.spread_cell(timing[s]), C.fmt(t / t_full, ".2f"),
+                      C.fmt(est[s], ".0f"),
                       C.fmt(mm.get("peak_rss_mb"), ".0f"), C.fmt(mm.get("increment_mb"), ".0f"),
                       C.fmt(acc[s]["grad_max_rel"], ".1e"), C.fmt(acc[s]["grad_l2_rel"], ".1e")])
     if "forward" in memory and "error" not in memory["forward"]:
         mm = memory["forward"]
-        table.append(["(forward only, reference)", "-", "-", "-", C.fmt(mm["peak_rss_mb"], ".0f"),
+        table.append(["(forward only, reference)", "-", "-", "-", "-", C.fmt(mm["peak_rss_mb"], ".0f"),
                       C.fmt(mm["increment_mb"], ".0f"), "-", "-"])
     print(f"\n{P['name']}, value_and_grad; load average now {C.load_average()}")
-    C.print_table(["storage", "median s", "time / full", "saved MB (estimate)",
+    C.print_table(["storage", "median s", "min / p90 / max s", "time / full", "saved MB (estimate)",
                    "peak RSS MB (own process)", "RSS increment MB", "grad max rel diff vs full",
                    "grad l2 rel diff vs full"], table)
 

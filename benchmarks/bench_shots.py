@@ -34,6 +34,9 @@ import numpy as np
 import jaxseis as js
 from jaxseis import _executor as ex
 
+sys.path.insert(0, str(Path(__file__).parent))
+import _common  # noqa: E402  (the timing spread every table reports)
+
 GAP_S = 0.2  # seconds of idle before every timed call (see _common.interleaved)
 
 
@@ -167,14 +170,17 @@ def main(argv=None):
         print(f"  round {r + 1}/{args.reps} done, load average {os.getloadavg()}", flush=True)
 
     rows = []
-    print("\n| op | how | executor | median s | min s | vs loop/serial |\n|---|---|---|---|---|---|")
+    print("\n| op | how | executor | median s | min / p90 / max s | vs loop/serial |\n"
+          "|---|---|---|---|---|---|")
     for opname, how, exname, _ in plan:
         ts = results[(opname, how, exname)]
         base = statistics.median(results[(opname, "loop", "serial")])
         med = statistics.median(ts)
-        rows.append(dict(op=opname, how=how, executor=exname, median_s=med, min_s=min(ts),
-                         times_s=ts, ratio_vs_loop_serial=med / base))
-        print(f"| {opname} | {how} | {exname} | {med:.3f} | {min(ts):.3f} | {med / base:.2f} |")
+        dist = _common.spread(ts)
+        rows.append(dict(op=opname, how=how, executor=exname, **dist, times_s=ts,
+                         ratio_vs_loop_serial=med / base))
+        print(f"| {opname} | {how} | {exname} | {med:.3f} | {_common.spread_cell(dist)} | "
+              f"{med / base:.2f} |")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of this process {rss:.0f} MB; load average at end {os.getloadavg()}")
 
