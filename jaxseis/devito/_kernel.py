@@ -33,11 +33,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import sympy
 from devito import (ConditionalDimension, Eq, Function, SparseTimeFunction, TimeFunction)
 
 from ._build import OPERATOR_KWARGS  # noqa: F401  (re-exported: the Devito options jaxseis uses)
 
-__all__ = ["Context", "Kernel", "Leapfrog", "OPERATOR_KWARGS", "mirror"]
+__all__ = ["Context", "Kernel", "Leapfrog", "OPERATOR_KWARGS", "laplacian", "mirror"]
 
 
 @dataclass
@@ -255,6 +256,32 @@ class Leapfrog:
         `rhs` the spatial term `r` (and sources) at the current level."""
         nxt, prv = (f.forward, f.backward) if forward else (f.backward, f.forward)
         return nxt, Eq(nxt, self.a * rhs + f + self.b * (f - prv))
+
+
+def laplacian(f):
+    """Devito's `f.laplace`, written with one set of weights for all axes when the grid spacing is
+    the same along every axis (square or cubic cells, the usual case):
+
+        lap f = (ndim c_0 f + sum_{k>=1} c_k sum_d (f[d + k] + f[d - k])) / h^2
+
+    with `c_k` the centred second-derivative weights of `f.space_order` (exact rationals, the ones
+    `f.laplace` uses per axis). The same symmetric operator (so its own transpose, as before), in
+    fewer operations per point: Devito's form scales each axis' sum by its own `1 / h_d^2` and adds
+    the centre once per axis. Measured on S2's acoustic forward (`benchmarks/README.md`,
+    2026-12-04): 4-5 % faster, data equal to float32 rounding (4e-6 of the maximum after 675
+    steps). Other spacings fall back on `f.laplace`."""
+    grid = f.grid
+    if len({float(h) for h in grid.spacing}) != 1:
+        return f.laplace
+    dims = grid.dimensions
+    half = f.space_order // 2
+    # exact rational weights (sympy's, as Devito's own derivatives use), c_0 .. c_half
+    c = sympy.finite_diff_weights(2, list(range(-half, half + 1)), 0)[2][-1][half:]
+    out = len(dims) * c[0] * f
+    for k in range(1, half + 1):
+        out += c[k] * sum(f.subs(d, d + k * d.spacing) + f.subs(d, d - k * d.spacing)
+                          for d in dims)
+    return out / dims[0].spacing**2
 
 
 def mirror(ctx, nxt):

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from devito import Eq, Inc
 
-from ...devito._kernel import Kernel, Leapfrog, mirror
+from ...devito._kernel import Kernel, Leapfrog, laplacian, mirror
 
 
 class AcousticKernel(Kernel):
@@ -65,13 +65,13 @@ class AcousticKernel(Kernel):
         u = c.saved(self.u) if save else self.u
         lf, dt = self.lf, c.dt
         q = c.wts * c.wav if source == "extended" else 0
-        nxt, eq = lf.step(u, u.laplace + q)
+        nxt, eq = lf.step(u, laplacian(u) + q)
         eqs = lf.eqs + [eq]
         if source == "point":
             eqs += c.src.inject(field=nxt, expr=c.src * lf.a / c.cell_volume)
         eqs += mirror(c, nxt)
         if born:
-            dnxt, deq = lf.step(self.du, self.du.laplace
+            dnxt, deq = lf.step(self.du, laplacian(self.du)
                                 - self.dm * (u.forward - 2 * u + u.backward) / dt**2)
             eqs += [deq] + mirror(c, dnxt)
             eqs += self.rec.interpolate(expr=self.du)
@@ -87,7 +87,7 @@ class AcousticKernel(Kernel):
     def adjoint_eqs(self, srca, ext, grad, sub):
         c = self.ctx
         dt, v = c.dt, self.v
-        nxt, eq = self.lf.step(v, v.laplace, forward=False)
+        nxt, eq = self.lf.step(v, laplacian(v), forward=False)
         eqs = self.lf.eqs + [eq]
         resid = self.rec * self.lf.inv_D
         if grad and not sub:
