@@ -107,6 +107,25 @@ def test_context_refuses_one_name_for_two_objects():
         ctx.coefficient("damp")
 
 
+def test_a_scratch_field_is_rewritten_only_if_every_registration_says_so():
+    """`Context.auxiliary(..., rewritten=True)` skips the per-call zeroing; a second registration of
+    the same name that relies on the zeroing (either order) must keep it."""
+    from devito import Grid
+
+    from jaxseis.devito._kernel import Context
+
+    ctx = Context(Grid(shape=(11, 11), extent=(100.0, 100.0)), 4, 100.0, None, 0)
+    ctx.auxiliary("s1", rewritten=True)
+    assert ctx.specs["s1"].rewritten
+    ctx.auxiliary("s1", rewritten=True)
+    assert ctx.specs["s1"].rewritten
+    ctx.auxiliary("s1")
+    assert not ctx.specs["s1"].rewritten
+    ctx.auxiliary("s2")
+    ctx.auxiliary("s2", rewritten=True)
+    assert not ctx.specs["s2"].rewritten
+
+
 def test_leapfrog_step_is_the_quotient_scheme():
     """`Leapfrog` (the damped step of acoustic, VDA, viscoacoustic and TTI) evaluates
     `f+ = a r + f + b (f - f-)`, `a = dt^2 / D`, `b = m / D`, computed before the time loop: the same

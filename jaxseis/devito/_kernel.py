@@ -135,10 +135,14 @@ class Context:
 
         `rewritten=True` declares that every operator using it assigns it over the whole domain
         before reading it (as `Leapfrog` does with its coefficients): a leased one is then not
-        zeroed again (its halo, which nothing writes, stays zero from when it was made)."""
+        zeroed again (its halo, which nothing writes, stays zero from when it was made). A name
+        registered more than once is rewritten only if every registration says so: one user that
+        relies on the zeroing keeps it."""
+        first = name not in self.specs
         obj = self._register("aux", Function, name=name, grid=self.grid,
                              space_order=self.space_order, **kw)
-        self.specs[name].rewritten = self.specs[name].rewritten or bool(rewritten)
+        spec = self.specs[name]
+        spec.rewritten = bool(rewritten) if first else spec.rewritten and bool(rewritten)
         return obj
 
     def _time(self, role, name, time_order, cls, kw):
@@ -267,9 +271,9 @@ def laplacian(f):
     with `c_k` the centred second-derivative weights of `f.space_order` (exact rationals, the ones
     `f.laplace` uses per axis). The same symmetric operator (so its own transpose, as before), in
     fewer operations per point: Devito's form scales each axis' sum by its own `1 / h_d^2` and adds
-    the centre once per axis. Measured on S2's acoustic forward (`benchmarks/README.md`,
-    2026-12-04): 4-5 % faster, data equal to float32 rounding (4e-6 of the maximum after 675
-    steps). Other spacings fall back on `f.laplace`."""
+    the centre once per axis. Measured on S2 (`benchmarks/README.md`, 2026-12-04): the acoustic
+    forward 2-7 % faster (the gradient within the noise), data equal to float32 rounding (1.5e-6
+    to 4e-6 of the maximum). Other spacings fall back on `f.laplace`."""
     grid = f.grid
     if len({float(h) for h in grid.spacing}) != 1:
         return f.laplace
