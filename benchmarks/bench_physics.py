@@ -690,10 +690,6 @@ def deepwave_runner(physics, A, courant="match"):
 
 
 # ---------------------------------------------------------------------------------- numbers
-def stats(times):
-    t = np.asarray(times)
-    return dict(min_s=float(t.min()), median_s=float(np.median(t)),
-                p90_s=float(np.percentile(t, 90)), max_s=float(t.max()))
 
 
 def _flat(tree):
@@ -835,7 +831,7 @@ def main(argv=None):
         for s in sides:
             name = LABEL[s, kind]
             t = timing[name]
-            st = stats(t["times_s"])
+            st = C.spread(t["times_s"])
             paired = statistics.median(x / y for x, y in zip(t["times_s"], base["times_s"]))
             mm = memory.get(name, {})
             gpts = padded_points * nt / st["median_s"] / 1e9

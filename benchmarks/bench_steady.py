@@ -34,7 +34,7 @@ import argparse
 import os
 import time
 
-import _common as C  # noqa: F401  (sets OMP_NUM_THREADS=2 and quiets Devito first)
+import _common as C  # noqa: E402  (sets OMP_NUM_THREADS=2 and quiets Devito first)
 import numpy as np
 
 import bench_physics as BP
@@ -53,8 +53,7 @@ def series_stats(t, fast=None):
                 runs.append((start, i - start))
             start = None
     med = float(np.median(t))
-    return dict(n=int(t.size), min_s=float(t.min()), median_s=med,
-                p90_s=float(np.percentile(t, 90)), max_s=float(t.max()),
+    return dict(n=int(t.size), **C.spread(t),
                 p90_over_median=float(np.percentile(t, 90) / med),
                 slow_fraction=float(slow.mean()), slow_phases=runs)
 

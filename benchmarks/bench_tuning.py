@@ -212,8 +212,7 @@ def run_physics(physics, quick, repeats, configs):
             t = np.asarray(times[c])
             med = float(np.median(t))
             rows.append(dict(physics=physics, problem=S["name"], op=which, config=c,
-                             min_s=float(t.min()), median_s=med,
-                             p90_s=float(np.percentile(t, 90)), max_s=float(t.max()),
+                             **C.spread(t),
                              speedup=base / med, gpts=npts / med / 1e9, identical=same[c],
                              times=t.tolist()))
     return rows
