@@ -561,9 +561,11 @@ class Direct:
     """The jaxseis Solver's compiled operators applied to Devito objects made once.
 
     Every Devito function an operator takes (`Operator.parameters`) is made here from its spec
-    (`op.solver.ctx.specs[name].make(...)`); per call only what must be is refilled or zeroed."""
+    (`op.solver.ctx.specs[name].make(...)`); per call only what must be is refilled or zeroed.
+    `aligned=False`: every function in Devito's default layout (rows not padded to cache lines,
+    jaxseis/devito/_layout.py), for `bench_tuning.py`'s `static+unpadded`."""
 
-    def __init__(self, op, src, rec, wavelet):
+    def __init__(self, op, src, rec, wavelet, aligned=None):
         from jaxseis.devito._kernel import components
 
         self.components = components
@@ -584,7 +586,7 @@ class Direct:
         q = np.broadcast_to(q, (nt, src.shape[0]))
 
         def sparse(name, coords, series=None):
-            sp = specs[name].make(npoint=coords.shape[0], nt=nt + 2)
+            sp = specs[name].make(aligned=aligned, npoint=coords.shape[0], nt=nt + 2)
             sp.coordinates.data[:] = coords
             sp.data[:] = 0
             if series is not None:
@@ -596,18 +598,22 @@ class Direct:
             role = specs[name].role
             if name == "damp":
                 objs[name] = s.damp
+                if aligned is False:
+                    objs[name] = specs[name].make(aligned=False)
+                    objs[name].data[:] = s.damp.data
             elif name == "src":
                 objs[name] = sparse("src", src, q)
             elif name in s.ctx.receivers:
                 objs[name] = sparse(name, rec)
             elif role in ("coef", "state", "adjoint", "aux", "grad"):
-                objs[name] = specs[name].make()
+                objs[name] = specs[name].make(aligned=aligned)
                 if role == "coef":
                     self.coef[name] = objs[name]
             else:
                 raise NotImplementedError(f"Direct: no rule for {name!r} (role {role!r})")
         self.resid = {name: sparse(name, rec) for name in s.ctx.receivers}   # adjoint sources
-        self.saved = {name: specs[name].make(save=nt + 2) for name in s.kernel.saved}
+        self.saved = {name: specs[name].make(aligned=aligned, save=nt + 2)
+                      for name in s.kernel.saved}
         for f in self.saved.values():  # touch the saved wavefield once, outside the timings
             for c in components(f):
                 c.data_with_halo[:] = 0
@@ -674,11 +680,11 @@ class Direct:
         return f, (g if isinstance(model, dict) else g[s.parameters[0]])
 
 
-def direct_callables(S):
+def direct_callables(S, aligned=None):
     A = S["A"]
     series = PHYSICS[S["physics"]].source_series
     w = A["wavelet"] if series is None else series(A["wavelet"], float(A["dt_ms"]))
-    d = Direct(S["op"], A["src"], A["rec"], w)
+    d = Direct(S["op"], A["src"], A["rec"], w, aligned=aligned)
     d_obs = np.asarray(S["d_obs"])
     return {FWD: lambda: d.forward(S["model_true"]),
             GRAD: lambda: d.value_and_grad(S["model0"], d_obs)}, d

@@ -19,13 +19,19 @@ Configurations (each builds its own operators; results must be bit-identical to 
   evaluates the same scheme as `a r + f + b (f - f^{n-1})` with `a = dt^2 / D`, `b = m / D` computed
   once per apply. For the physics that use `Leapfrog` (acoustic, vda, visco, tti, vti); the two
   forms agree to rounding (so `identical` shows the relative difference).
+- `static+unpadded`: the `static` operators applied to functions in Devito's default layout,
+  their rows not padded to whole 64-byte cache lines (jaxseis pads them since 2026-12-04,
+  jaxseis/devito/_layout.py; every other configuration here uses the padded layout). Bit-identical
+  results.
 - `static+devito-laplace`: the static schedule with Devito's own `f.laplace` in the acoustic
   equations, as jaxseis wrote them before 2026-12-04 (now `jaxseis.devito._kernel.laplacian`: one
   set of exact weights for all axes on equal spacing, fewer operations per point). Acoustic only;
   the two agree to rounding (Devito also rounds its weights to 9 digits).
 
 Printed per physics and operator: min / median / p90 / max seconds over `--repeats` calls
-(interleaved rounds), the speedup of each configuration over the first (`devito`, or the first of `--configs`) by median, GPts/s (padded
+(interleaved rounds, every other one in reverse order), the speedup of each configuration over
+the first (`devito`, or the first of `--configs`) by median and `paired` (the median over rounds
+of the two calls' ratio within a round, which the host's slow phases affect less), GPts/s (padded
 grid points x nt / median: the forward's point updates per second; for value_and_grad the same
 count, so the two are comparable) and whether the output equals `devito`'s bit for bit.
 JSON to `results/bench_tuning[_quick].json`.
@@ -107,8 +113,9 @@ def build(d, config):
             out[which] = Operator(e, name=name, language="openmp",
                                   opt=("advanced", {**DEVITO_DEFAULT_KWARGS["opt"][1],
                                                     "par-dynamic-work": 2**62}))
-        elif config in ("static", "static+quotient", "static+devito-laplace"):
-            tag = {"static": "", "static+quotient": "Quot", "static+devito-laplace": "DLap"}
+        elif config in ("static", "static+quotient", "static+devito-laplace", "static+unpadded"):
+            tag = {"static": "", "static+quotient": "Quot", "static+devito-laplace": "DLap",
+                   "static+unpadded": ""}
             out[which] = build_operator(e, name + tag[config], mode="static")
         elif config == "static+blockrelax+autotune":
             import jaxseis.devito._build as B
@@ -130,7 +137,9 @@ def build(d, config):
 
 
 class Runner:
-    def __init__(self, d, config):
+    def __init__(self, d, config, unpadded=None):
+        if config == "static+unpadded":
+            d = unpadded()
         self.d, self.config = d, config
         self.ops = build(d, config)
         self.extra = ({"nthreads": 1, "nthreads_nonaffine": 1} if config == "devito-1thread"
@@ -185,7 +194,8 @@ def flat(x):
 def run_physics(physics, quick, repeats, configs):
     S = BP.setup(physics, quick)
     _, d = BP.direct_callables(S)
-    runners = {c: Runner(d, c) for c in configs}
+    runners = {c: Runner(d, c, unpadded=lambda: BP.direct_callables(S, aligned=False)[1])
+               for c in configs}
     npts = float(np.prod(d.s.padded_shape)) * d.nt
     rows = []
     for which in ("forward", "value_and_grad"):
@@ -202,8 +212,8 @@ def run_physics(physics, quick, repeats, configs):
             if not same[c]:
                 same[c] = float(np.max(np.abs(out - ref)) / max(np.max(np.abs(ref)), 1e-30))
         times = {c: [] for c in configs}
-        for _ in range(repeats):               # interleaved rounds
-            for c in configs:
+        for i in range(repeats):               # interleaved rounds, every other one reversed
+            for c in (configs if i % 2 == 0 else configs[::-1]):
                 t0 = time.perf_counter()
                 runners[c](which, S)
                 times[c].append(time.perf_counter() - t0)
@@ -211,8 +221,10 @@ def run_physics(physics, quick, repeats, configs):
         for c in configs:
             t = np.asarray(times[c])
             med = float(np.median(t))
+            # the speedup within each round (the host's slow phases hit both calls of a round)
+            paired = float(np.median(np.asarray(times[configs[0]]) / t))
             rows.append(dict(physics=physics, problem=S["name"], op=which, config=c,
-                             **C.spread(t),
+                             **C.spread(t), paired_speedup=paired,
                              speedup=base / med, gpts=npts / med / 1e9, identical=same[c],
                              times=t.tolist()))
     return rows
@@ -220,13 +232,14 @@ def run_physics(physics, quick, repeats, configs):
 
 def print_rows(rows):
     head = (f"{'physics':9s} {'op':15s} {'configuration':28s} {'min':>7s} {'median':>7s} "
-            f"{'p90':>7s} {'max':>7s} {'speedup':>8s} {'GPts/s':>7s}  identical")
+            f"{'p90':>7s} {'max':>7s} {'speedup':>8s} {'paired':>7s} {'GPts/s':>7s}  identical")
     print(head)
     print("-" * len(head))
     for r in rows:
         ident = "yes" if r["identical"] is True else f"no ({r['identical']:.1e})"
         print(f"{r['physics']:9s} {r['op']:15s} {r['config']:28s} {r['min_s']:7.3f} "
               f"{r['median_s']:7.3f} {r['p90_s']:7.3f} {r['max_s']:7.3f} {r['speedup']:7.2f}x "
+              f"{r.get('paired_speedup', float('nan')):6.2f}x "
               f"{r['gpts']:7.2f}  {ident}")
 
 

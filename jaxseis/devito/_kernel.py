@@ -37,6 +37,7 @@ import sympy
 from devito import (ConditionalDimension, Eq, Function, SparseTimeFunction, TimeFunction)
 
 from ._build import OPERATOR_KWARGS  # noqa: F401  (re-exported: the Devito options jaxseis uses)
+from ._layout import aligned_rows
 
 __all__ = ["Context", "Kernel", "Leapfrog", "OPERATOR_KWARGS", "laplacian", "mirror"]
 
@@ -53,8 +54,11 @@ class Spec:
     symbol: object = None
     rewritten: bool = False  # aux only: assigned over the whole domain before any read
 
-    def make(self, **overrides):
-        return self.cls(**{**self.kwargs, **overrides})
+    def make(self, aligned=None, **overrides):
+        """A new Devito object, its rows padded to whole cache lines (`_layout.aligned_rows`;
+        `aligned=False` for Devito's default layout, as benchmarks compare)."""
+        with aligned_rows(aligned):
+            return self.cls(**{**self.kwargs, **overrides})
 
 
 def components(obj):

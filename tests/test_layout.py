@@ -1,0 +1,104 @@
+"""Rows padded to whole cache lines (jaxseis/devito/_layout.py).
+
+jaxseis's Devito functions are allocated with their innermost axis padded to a multiple of 64
+bytes. This changes where rows start in memory and nothing else: the tests check the layout, that
+forward data and gradients are bit-identical to the unpadded layout (acoustic and the staggered
+elastic fields, 2D and 3D), and that Devito's process-wide setting is restored, even on error.
+"""
+
+import numpy as np
+import pytest
+from devito import Grid, TimeFunction, configuration
+
+import jaxseis as js
+from jaxseis.devito import _layout
+from jaxseis.devito._solver import Solver
+
+
+def _op(physics, ndim, dtype):
+    shape = (23, 19) if ndim == 2 else (11, 10, 9)
+    grid = js.Grid(shape, (10.0,) * ndim)
+    time = js.TimeAxis(0.0, 60.0, 1.0)
+    if physics == "acoustic":
+        op = js.Acoustic(grid, time, space_order=8, nbl=5, dtype=dtype)
+        model = np.full(shape, 1 / 2.0**2)
+    else:
+        op = js.Elastic(grid, time, space_order=4, nbl=5, dtype=dtype)
+        model = {"vp": np.full(shape, 2.0), "vs": np.full(shape, 1.1),
+                 "rho": np.full(shape, 1.8)}
+        model["vp"][..., shape[-1] // 2:] = 2.5
+    if physics == "acoustic":
+        model[..., shape[-1] // 2:] = 1 / 2.5**2
+    return op, model
+
+
+def _grid_functions(solver):
+    """Every pooled runtime function of a solver with a spatial axis (not the sparse ones)."""
+    out = []
+    for objs in solver._pool.values():
+        for f in objs:
+            for c in getattr(f, "values", lambda: [f])():
+                if getattr(c, "grid", None) is not None and not c.is_SparseFunction \
+                        and len(c.shape_allocated) >= 2:
+                    out.append(c)
+    return out
+
+
+def _run(op, model, monkeypatch, aligned):
+    monkeypatch.setenv("JAXSEIS_ALIGNED_ROWS", "1" if aligned else "0")
+    s = Solver(op.solver_config)
+    ndim = len(op.grid.shape)
+    ext = [(n - 1) * 10.0 for n in op.grid.shape]
+    src = np.array([[e / 2 for e in ext[:-1]] + [20.0]])
+    rec = np.array([[0.37 * ext[0] * (1 + i)] + [e / 3 for e in ext[1:-1]] + [10.0]
+                    for i in range(2)])
+    nt = op.time.nt
+    q = np.asarray(js.ricker(op.time, 0.03), dtype=s.dtype).reshape(nt, 1)
+    d = s.forward(model, op.time.dt, nt, rec, src=src, q=q)
+    d_save, hist = s.forward(model, op.time.dt, nt, rec, src=src, q=q, save=True)
+    g = s.adjoint(model, op.time.dt, nt, rec, d_save, u=hist)["grad"]
+    s.store.release(hist)
+    assert ndim == len(op.grid.shape)
+    return s, d, g
+
+
+@pytest.mark.parametrize("physics,ndim,dtype", [
+    ("acoustic", 2, np.float32), ("acoustic", 3, np.float64), ("elastic", 2, np.float32)])
+def test_padded_rows_change_no_result(physics, ndim, dtype, monkeypatch):
+    op, model = _op(physics, ndim, dtype)
+    s1, d1, g1 = _run(op, model, monkeypatch, aligned=True)
+    s0, d0, g0 = _run(op, model, monkeypatch, aligned=False)
+    # the two solvers really hold different layouts: rows of whole cache lines, and Devito's own
+    padded, plain = _grid_functions(s1), _grid_functions(s0)
+    assert padded and plain
+    for f in padded:
+        assert f.shape_allocated[-1] * f.dtype().itemsize % 64 == 0, f.name
+    assert any(f.shape_allocated[-1] * f.dtype().itemsize % 64 for f in plain)
+    assert np.abs(np.asarray(d1)).max() > 0
+    np.testing.assert_array_equal(np.asarray(d1), np.asarray(d0))
+    g1 = g1 if isinstance(g1, dict) else {"m": g1}
+    g0 = g0 if isinstance(g0, dict) else {"m": g0}
+    for k in g1:
+        assert np.abs(g1[k]).max() > 0, k
+        np.testing.assert_array_equal(g1[k], g0[k])
+
+
+def test_aligned_rows_restores_devitos_setting(monkeypatch):
+    monkeypatch.setenv("JAXSEIS_ALIGNED_ROWS", "1")
+    grid = Grid(shape=(13, 11))
+    before = configuration["autopadding"]
+    with _layout.aligned_rows():
+        f = TimeFunction(name="lay_u", grid=grid, space_order=4)
+    assert configuration["autopadding"] == before
+    assert f.shape_allocated[-1] * 4 % 64 == 0 and f.shape[-1] == 11
+    plain = TimeFunction(name="lay_v", grid=grid, space_order=4)  # outside: Devito's default
+    assert plain.shape_allocated == plain.shape_with_halo
+    with pytest.raises(RuntimeError):
+        with _layout.aligned_rows():
+            raise RuntimeError("boom")
+    assert configuration["autopadding"] == before
+    monkeypatch.setenv("JAXSEIS_ALIGNED_ROWS", "0")
+    assert not _layout.enabled()
+    with _layout.aligned_rows():
+        off = TimeFunction(name="lay_w", grid=grid, space_order=4)
+    assert off.shape_allocated == off.shape_with_halo
