@@ -3,7 +3,8 @@
 jaxseis's Devito functions are allocated with their innermost axis padded to a multiple of 64
 bytes. This changes where rows start in memory and nothing else: the tests check the layout, that
 forward data and gradients are bit-identical to the unpadded layout (acoustic and the staggered
-elastic fields, 2D and 3D), and that Devito's process-wide setting is restored, even on error.
+elastic fields, 2D and 3D), that the memory estimates count the padding, and that Devito's
+process-wide setting is restored, even on error.
 """
 
 import numpy as np
@@ -12,7 +13,9 @@ from devito import Grid, TimeFunction, configuration
 
 import jaxseis as js
 from jaxseis.devito import _layout
+from jaxseis.devito._kernel import components
 from jaxseis.devito._solver import Solver
+from jaxseis.devito._store import nbytes_of
 
 
 def _op(physics, ndim, dtype):
@@ -56,6 +59,10 @@ def _run(op, model, monkeypatch, aligned):
     q = np.asarray(js.ricker(op.time, 0.03), dtype=s.dtype).reshape(nt, 1)
     d = s.forward(model, op.time.dt, nt, rec, src=src, q=q)
     d_save, hist = s.forward(model, op.time.dt, nt, rec, src=src, q=q, save=True)
+    # the memory estimate (`wavefield_bytes`, `gradient_bytes`, the store's budget) is what the
+    # history allocates, row padding included
+    held = sum(nbytes_of(c) for f in hist.fields.values() for c in components(f))
+    assert held == s.saved_bytes(nt) == hist.nbytes
     g = s.adjoint(model, op.time.dt, nt, rec, d_save, u=hist)["grad"]
     s.store.release(hist)
     assert ndim == len(op.grid.shape)

@@ -382,7 +382,9 @@ class Solver:
                 if s.kwargs["name"] not in skip}
 
     def _grid_points_with_halo(self):
-        return int(np.prod([n + 2 * (self.cfg.space_order // 2) for n in self.padded_shape]))
+        """Points one time level of a field allocates: the padded grid, its halo, and the row
+        padding to whole cache lines (jaxseis/devito/_layout.py), as the solver's own `damp`."""
+        return int(np.prod(self.damp.shape_allocated))
 
     def saved_bytes(self, nt, storage=None):
         """Bytes one gradient keeps per shot for `nt` samples with `storage` (default: full)."""

@@ -7,15 +7,19 @@ callback) recomputes its forward, so a stale token costs time, never correctness
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+
+import numpy as np
 
 __all__ = ["History", "WavefieldStore", "nbytes_of"]
 
 
 def nbytes_of(f):
-    return f.data_with_halo.nbytes
+    """Bytes a Devito function allocates (halo and row padding included)."""
+    return math.prod(f.shape_allocated) * np.dtype(f.dtype).itemsize
 
 
 @dataclass
