@@ -36,6 +36,8 @@ import warnings
 
 from devito import Operator
 
+from . import _layout
+
 __all__ = ["OPERATOR_KWARGS", "DEVITO_DEFAULT_KWARGS", "build_operator", "schedule_mode"]
 
 # Devito options: OpenMP on the CPU (threads from OMP_NUM_THREADS or `nthreads=` at apply time),
@@ -99,7 +101,10 @@ def build_operator(eqs, name, mode=None):
     """A Devito `Operator` for `eqs`, with jaxseis's OpenMP schedule (`mode` "static", default
     from JAXSEIS_OMP_SCHEDULE) or Devito's defaults (`mode="devito"`)."""
     mode = schedule_mode() if mode is None else mode
-    if mode == "devito":
-        return Operator(eqs, name=name, **DEVITO_DEFAULT_KWARGS)
-    with _LOCK, _contiguous_static():
-        return Operator(eqs, name=name, **OPERATOR_KWARGS)
+    # the layout lock first (jaxseis/devito/_layout.py): no other thread switches Devito's
+    # `autopadding` while this operator's temporaries are laid out
+    with _layout.lock():
+        if mode == "devito":
+            return Operator(eqs, name=name, **DEVITO_DEFAULT_KWARGS)
+        with _LOCK, _contiguous_static():
+            return Operator(eqs, name=name, **OPERATOR_KWARGS)

@@ -57,8 +57,11 @@ class Spec:
     def make(self, aligned=None, **overrides):
         """A new Devito object, its rows padded to whole cache lines (`_layout.aligned_rows`;
         `aligned=False` for Devito's default layout, as benchmarks compare)."""
-        with aligned_rows(aligned):
-            return self.cls(**{**self.kwargs, **overrides})
+        kwargs = {**self.kwargs, **overrides}
+        grid = kwargs.get("grid")
+        dtype = kwargs.get("dtype") or (grid.dtype if grid is not None else np.float32)
+        with aligned_rows(aligned, dtype=dtype):
+            return self.cls(**kwargs)
 
 
 def components(obj):

@@ -21,10 +21,18 @@ functions in interleaved rounds (2026-12-04): the stencil's loop nest took 0.063
 Memory: S2's rows grow from 397 to 400 points (0.8 %), S3's from 157 to 160 (2 %).
 
 Devito has no per-function switch; its `padding=` argument is ignored. `autopadding` is read when
-a function is created, from the process-wide configuration. `aligned_rows()` turns it on while
-jaxseis creates its own functions, under a lock, and then restores the previous value, so other
-Devito code in the process keeps its own setting. Set `JAXSEIS_ALIGNED_ROWS=0` to allocate
-without padding, for comparison.
+a function is created, from the process-wide configuration. `aligned_rows()` sets it while jaxseis
+creates its own functions, under a lock, and then restores the previous value. Building an
+operator (`_build.build_operator`) takes the same lock, so a build in one thread never sees the
+setting another thread holds while it allocates (Devito may pad an operator's temporaries too).
+Other Devito code in the process that creates functions from another thread at the same moment
+could see jaxseis's value; code in the same thread, or not running concurrently, keeps its own
+setting. Set `JAXSEIS_ALIGNED_ROWS=0` to allocate without padding, for comparison.
+
+The unit is the node's largest memory transaction, counted in elements of the function's own
+dtype: 64 bytes on a CPU node (16 float32 or 8 float64 points per row). On a node that also holds
+a GPU, Devito pads to that device's transaction size (128 or 256 bytes), a few more points per
+row: still whole cache lines, still bit-identical.
 """
 
 from __future__ import annotations
@@ -33,11 +41,18 @@ import contextlib
 import os
 import threading
 
+import numpy as np
 from devito import configuration
 
-__all__ = ["aligned_rows", "enabled"]
+__all__ = ["aligned_rows", "enabled", "lock"]
 
 _LOCK = threading.RLock()
+
+
+def lock():
+    """The lock under which jaxseis changes Devito's `autopadding` (re-entrant): hold it to create
+    Devito objects or build operators with the process's own setting."""
+    return _LOCK
 
 
 def enabled() -> bool:
@@ -48,17 +63,17 @@ def enabled() -> bool:
 
 
 @contextlib.contextmanager
-def aligned_rows(on=None):
-    """While active (and `on`, default `enabled()`), the Devito functions created have their
-    innermost axis padded to whole 64-byte cache lines (Devito's `autopadding`). Functions with no
-    spatial axis (time series) and sparse functions are never padded by Devito."""
-    on = enabled() if on is None else on
-    if not on:
-        yield
-        return
+def aligned_rows(on=None, dtype=np.float32):
+    """While active, the Devito functions created have their innermost axis padded to whole
+    64-byte cache lines (`on=True`; Devito's `autopadding`, counted in items of `dtype`), or not
+    padded at all (`on=False`); `on=None` follows `enabled()`. Functions with no spatial axis
+    (time series) and sparse functions are never padded by Devito. Devito's previous setting is
+    restored on exit, also on error."""
+    on = enabled() if on is None else bool(on)
+    value = np.dtype(dtype).type if on else False
     with _LOCK:
         previous = configuration["autopadding"]
-        configuration["autopadding"] = True
+        configuration["autopadding"] = value
         try:
             yield
         finally:

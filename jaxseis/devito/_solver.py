@@ -389,8 +389,20 @@ class Solver:
     def saved_bytes(self, nt, storage=None):
         """Bytes one gradient keeps per shot for `nt` samples with `storage` (default: full)."""
         storage = FullStorage() if storage is None else storage
+        if isinstance(storage, Checkpointed):
+            return self._checkpoint_bytes(nt, storage)
         n_fields = storage.n_fields(nt, self.layout())
         return n_fields * self._grid_points_with_halo() * self.dtype.itemsize
+
+    def _checkpoint_bytes(self, nt, storage):
+        """Bytes a checkpointed history holds at its peak: the stored states (the domain of every
+        time level, as `_snapshot` copies them) and one block's saved fields (halo and row
+        padding included, as `_history_field` allocates them)."""
+        layout, mult = self.layout(), self.ctx.multiple()
+        return (layout.levels * storage.n_stored(nt, mult) * int(np.prod(self.padded_shape))
+                * self.dtype.itemsize
+                + layout.saved * (storage.block_length(nt, mult) + 2)
+                * self._grid_points_with_halo() * self.dtype.itemsize)
 
     def _history_field(self, spec, size, zeroed):
         """A `size`-slot saved variant of `spec`'s field from the wavefield store (a consumed
@@ -561,11 +573,7 @@ class Solver:
                 snapshots[action[1]] = self._snapshot(state, k)
         self._apply(op, nt, dt, nthreads, time_m=k, **fields)
         data = self._record(fields, nt)
-        layout = self.layout()
-        nbytes = (layout.levels * storage.n_stored(nt, mult) * int(np.prod(self.padded_shape))
-                  * self.dtype.itemsize
-                  + layout.saved * (storage.block_length(nt, mult) + 2)
-                  * self._grid_points_with_halo() * self.dtype.itemsize)
+        nbytes = self._checkpoint_bytes(nt, storage)
         return data, History("checkpoints", {}, nbytes, snapshots=snapshots, segments=blocks,
                              schedule=actions[first:])
 
