@@ -154,6 +154,12 @@ class WaveOperator:
         return critical_dt(self.grid, float(self.max_speed(self._host_model(model))),
                            self.space_order)
 
+    def _certainly_stable(self, model, dt) -> bool:
+        """True when a cheap sufficient condition shows `dt <= critical_dt(model)`; False when it
+        does not (then `critical_dt` decides). A physics whose `critical_dt` is costly overrides
+        this; the default shows nothing."""
+        return False
+
     def wavefield_bytes(self) -> int:
         """Bytes of one fully saved forward wavefield (padded grid with halo, `nt + 2` levels)."""
         return self.solver.saved_bytes(self.time.nt)

@@ -517,6 +517,41 @@ def test_stability_limit(el32):
     assert float(jnp.max(jnp.abs(d[-100:]))) < float(jnp.max(jnp.abs(d)))
 
 
+@pytest.mark.parametrize("shape,free_surface", [((23, 19), False), ((23, 19), True),
+                                                ((9, 8, 7), False), ((9, 8, 7), True)])
+def test_quick_stability_certificate_bounds_the_limit(shape, free_surface):
+    """`check_model` skips the full Gershgorin bound when the bound from the extrema of
+    `1/rho`, `|lam|` and `mu` already shows `dt` stable: that quick bound is never below the full
+    one (random media with strong contrasts, vs = 0 patches and negative `lam`; 2D and 3D, with
+    and without a free surface), equals it for a homogeneous medium, and an unstable `dt` is
+    still refused with the full limit in the message."""
+    grid = js.Grid(shape, (10.0,) * len(shape))
+    op = js.Elastic(grid, js.TimeAxis(0.0, 100.0, 1.0), space_order=4, nbl=4,
+                    free_surface=free_surface)
+    rng = np.random.default_rng(len(shape) + 2 * free_surface)
+    for k in range(8):
+        if k < 4:  # strong contrasts
+            vp = rng.uniform(1.5, 4.5, shape)
+            vs = vp * rng.uniform(0.0, 0.86, shape) * (rng.random(shape) > 0.2)
+            rho = rng.uniform(1.0, 3.0, shape)
+        else:  # 1 % off homogeneous, where the two bounds nearly meet
+            vp, vs, rho = (c * (1 + 0.01 * rng.standard_normal(shape)) for c in (2.5, 1.2, 2.0))
+        model = {"vp": vp, "vs": vs, "rho": rho}
+        full = op._eigen_bound(model).max()
+        quick = op._bound_of_bound(model)
+        assert quick >= full * (1 - 1e-12)
+        assert not op._certainly_stable(model, 1.0001 * op.critical_dt(model))
+    hom = {"vp": np.full(shape, 2.5), "vs": np.full(shape, 1.2), "rho": np.full(shape, 2.0)}
+    if not free_surface:
+        assert op._bound_of_bound(hom) == pytest.approx(op._eigen_bound(hom).max(), rel=1e-12)
+    dtc = op.critical_dt(hom)
+    assert op._certainly_stable(hom, 0.5 * dtc)
+    fast = dataclasses.replace(op, time=js.TimeAxis(0.0, 100.0, 1.01 * dtc))
+    with pytest.raises(js.UnstableTimeStep, match=f"dt <= {dtc:.6g} ms"):
+        fast.forward(hom, js.ricker(fast.time, 0.01), np.array([[100.0] * len(shape)]),
+                     np.array([[50.0] * len(shape)]))
+
+
 # ------------------------------------------------------------------------------------ transforms
 def test_jit_vmap_grad_match_loops(el32):
     p = el32
