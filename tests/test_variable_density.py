@@ -395,3 +395,29 @@ def test_stability_limit_is_respected(vd32):
                     js.ricker(time, 0.015), p["src"], p["rec"])
     assert bool(jnp.all(jnp.isfinite(d))) and float(jnp.max(jnp.abs(d[-100:]))) < 10 * float(
         jnp.max(jnp.abs(d)))
+
+
+@pytest.mark.parametrize("shape", [(23, 19), (9, 8, 7)])
+def test_quick_stability_certificate_bounds_the_limit(shape):
+    """`check_model` skips the per-node Gershgorin bound when `eigen_bound_max` (extrema of
+    `rho / m` and `rho` alone) already shows dt stable: that bound is never below the per-node
+    one (strong contrasts and near-homogeneous media), equals it in a homogeneous medium, and a
+    dt just above the limit is not certified."""
+    from jaxseis.physics.variable_density import eigen_bound, eigen_bound_max
+
+    grid = js.Grid(shape, (10.0,) * len(shape))
+    op = js.VariableDensityAcoustic(grid, js.TimeAxis(0.0, 100.0, 1.0), space_order=4, nbl=4)
+    rng = np.random.default_rng(len(shape))
+    for k in range(8):
+        if k < 4:
+            model = {"m": 1 / rng.uniform(1.5, 4.5, shape) ** 2, "rho": rng.uniform(1.0, 3.0, shape)}
+        else:
+            model = {"m": 0.16 * (1 + 0.01 * rng.standard_normal(shape)),
+                     "rho": 2.0 * (1 + 0.01 * rng.standard_normal(shape))}
+        full = eigen_bound(grid.spacing, 4, model).max()
+        assert eigen_bound_max(grid.spacing, 4, model) >= full * (1 - 1e-12)
+        assert not op._certainly_stable(model, 1.0001 * op.critical_dt(model))
+    hom = {"m": np.full(shape, 0.16), "rho": np.full(shape, 2.0)}
+    assert eigen_bound_max(grid.spacing, 4, hom) == pytest.approx(
+        eigen_bound(grid.spacing, 4, hom).max(), rel=1e-12)
+    assert op._certainly_stable(hom, 0.999 * op.critical_dt(hom))

@@ -473,3 +473,19 @@ def test_small_qp_is_refused_for_dt_or_stable(vq32):
     op3 = dataclasses.replace(op, time=time3)
     d = op3.forward(tiny, js.ricker(time3, 0.015), src, rec)
     assert bool(jnp.all(jnp.isfinite(d)))
+
+
+def test_quick_stability_certificate_bounds_the_limit():
+    """The extrema-only certificate (`eigen_bound_max` times the smallest qp's `1 + tau`) never
+    certifies a dt above `critical_dt`, and certifies a homogeneous medium just below it."""
+    shape = (23, 19)
+    grid = js.Grid(shape, (10.0, 10.0))
+    op = js.Viscoacoustic(grid, js.TimeAxis(0.0, 100.0, 1.0), space_order=4, nbl=4)
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        model = {"m": 1 / rng.uniform(1.5, 4.5, shape) ** 2, "rho": rng.uniform(1.0, 3.0, shape),
+                 "qp": rng.uniform(0.5, 100.0, shape)}
+        assert not op._certainly_stable(model, 1.0001 * op.critical_dt(model))
+    hom = {"m": np.full(shape, 0.16), "rho": np.full(shape, 2.0), "qp": np.full(shape, 3.0)}
+    assert op._certainly_stable(hom, 0.999 * op.critical_dt(hom))
+    assert not op._certainly_stable(hom, 1.001 * op.critical_dt(hom))
